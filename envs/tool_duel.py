@@ -1,0 +1,278 @@
+"""ToolDuel: a query model tries to make a function-calling model fail.
+
+A zero-sum two-player game over tool schemas and an executable sandbox (arXiv 2601.19122,
+"adversarial data augmentation").
+
+| Import             | ``from envs.tool_duel import env, parallel_env, raw_env``           |
+|--------------------|---------------------------------------------------------------------|
+| Registered id      | ``fcgym/ToolDuel-v0`` (``envs.make``)                               |
+| Actions            | text (`fcgym.spaces.UnicodeText`)                                   |
+| Agents             | ``query_0``, ``fc_0``                                               |
+| Observation space  | ``Dict(messages=UnicodeText, tools=UnicodeText)``, both JSON text   |
+| Action space       | ``UnicodeText(max_action_chars)``                                   |
+
+## Episode
+
+1. ``reset(seed)`` draws a `fcgym.Task` (tools, target calls, seed query, initial state) from ``tasks``.
+2. ``query_0`` observes the tools and a user message stating the target calls and the seed query, and
+   answers with a new user query. The validity gate (`fcgym.validity.check_query`) checks that it still
+   asks for exactly the target calls. An invalid query ends the episode.
+3. ``fc_0`` observes the tools and the query as chat messages and answers with tool calls (any form that
+   `fcgym.parse_calls` reads) or with plain text (abstaining is right when no tool fits). Parsed calls run
+   in the sandbox on the episode's state and their results are appended as ``tool`` messages; ``fc_0``
+   keeps the turn until it answers without calls or ``max_turns`` answers are spent. Unreadable output is a
+   ``parse_error``: the parser's message is shown to ``fc_0`` while turns remain, never silently repaired.
+4. All calls made are checked against the task's possible answers (`fcgym.check`).
+
+In the AEC env only the agent to move acts. In the parallel env every live agent sends an action at every
+step, and the action of the agent that is not on the move is ignored (its observation has no messages).
+
+## Observations
+
+``messages`` is a JSON list of chat messages (``{"role", "content"}``), ``tools`` a JSON list of tool schemas
+in OpenAI's format. `decode_observation` turns an observation back into Python lists.
+
+## Rewards
+
+| Outcome                  | ``fc_0``  | ``query_0``                    |
+|--------------------------|-----------|--------------------------------|
+| FC answer correct        | +1        | -1                             |
+| FC answer wrong          | -1        | +1                             |
+| query invalid            | 0         | ``invalid_penalty`` (-1.5)     |
+
+Both agents receive their reward at the end of the episode; it is zero-sum except for invalid queries.
+
+## Info
+
+At the end, both agents' info holds ``task_id``, ``query``, ``query_valid``, ``validity_reasons``, ``calls``,
+``verdict`` (``valid``, ``error_type``, ``errors``) and ``turns``.
+
+## Arguments
+
+``tasks`` (a source with ``sample(random.Random) -> Task``; default: every built-in domain, train split),
+``max_turns`` (1), ``invalid_penalty`` (-1.5), ``max_action_chars`` (8192), ``sandbox`` (in-process).
+
+## Version history
+
+* v0: first release.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from gymnasium.spaces import Dict
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils import wrappers
+
+from envs.domains import DomainTasks
+from fcgym import ParseError, Task, check, execute, parse_calls
+from fcgym.checker import Verdict
+from fcgym.sandbox import Sandbox
+from fcgym.spaces import UnicodeText
+from fcgym.validity import check_query
+
+QUERY, FC = "query_0", "fc_0"
+AGENTS = (QUERY, FC)
+MAX_OBSERVATION_CHARS = 1_000_000
+
+FC_SYSTEM_PROMPT = (
+    "You are a function-calling assistant. Answer the user with tool calls as a JSON list of "
+    '{"name": ..., "arguments": {...}} objects, or with plain text when no tool fits the request.'
+)
+QUERY_SYSTEM_PROMPT = (
+    "You rewrite user requests for a function-calling assistant. Write one user request that still asks for "
+    "exactly the target calls (state every argument value) but is as hard as possible to answer correctly."
+)
+
+
+def query_prompt(task: Task) -> str:
+    """The user message ``query_0`` sees: the target calls and the seed query."""
+    targets = json.dumps([call.to_dict() for call in task.target_calls()])
+    return f"Target calls: {targets}\nSeed query: {task.query}"
+
+
+def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """``(messages, tools)`` from a ToolDuel observation."""
+    return json.loads(observation["messages"]), json.loads(observation["tools"])
+
+
+class Duel:
+    """The rules of one ToolDuel episode, shared by the AEC and parallel envs."""
+
+    def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None):
+        self.task, self.max_turns, self.invalid_penalty, self.sandbox = task, max_turns, invalid_penalty, sandbox
+        self.tools_json = json.dumps([tool.schema() for tool in task.tools])
+        self.state = task.fresh_state()
+        self.query_messages = [
+            {"role": "system", "content": QUERY_SYSTEM_PROMPT},
+            {"role": "user", "content": query_prompt(task)},
+        ]
+        self.fc_messages: list[dict[str, Any]] = []
+        self.to_move: str | None = QUERY
+        self.calls: list = []
+        self.turns = 0
+        self.rewards = {QUERY: 0.0, FC: 0.0}
+        self.info: dict[str, Any] = {"task_id": task.id}
+
+    def observation(self, agent: str) -> dict[str, str]:
+        messages = self.query_messages if agent == QUERY else self.fc_messages
+        if agent != self.to_move:
+            messages = []
+        return {"messages": json.dumps(messages)[:MAX_OBSERVATION_CHARS], "tools": self.tools_json}
+
+    def play(self, agent: str, action: str) -> None:
+        """Apply the action of ``agent``, who must be the one to move."""
+        assert agent == self.to_move, f"{agent} is not to move"
+        if agent == QUERY:
+            self._play_query(action)
+        else:
+            self._play_fc(action)
+
+    def _play_query(self, query: str) -> None:
+        validity = check_query(query, self.task)
+        self.info.update(query=query, query_valid=validity.valid, validity_reasons=list(validity.reasons))
+        if not validity.valid:
+            self._finish(None)
+            return
+        self.fc_messages = [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
+        self.to_move = FC
+
+    def _play_fc(self, text: str) -> None:
+        self.turns += 1
+        self.fc_messages.append({"role": "assistant", "content": text})
+        try:
+            calls = parse_calls(text)
+        except ParseError as error:
+            if self.turns >= self.max_turns:
+                self._finish(Verdict.failed("parse_error", str(error)))
+            else:
+                self.fc_messages.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
+            return
+        if not calls:
+            self._finish(check(self.calls, self.task))
+            return
+        self.calls.extend(calls)
+        self.fc_messages.extend(result.message() for result in execute(calls, self.task.tools, self.state, self.sandbox))
+        if self.turns >= self.max_turns:
+            self._finish(check(self.calls, self.task))
+
+    def _finish(self, verdict: Verdict | None) -> None:
+        self.to_move = None
+        if verdict is None:
+            self.rewards = {QUERY: self.invalid_penalty, FC: 0.0}
+        else:
+            fc_reward = 1.0 if verdict.valid else -1.0
+            self.rewards = {QUERY: -fc_reward, FC: fc_reward}
+            self.info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type, "errors": list(verdict.errors)}
+        self.info.update(calls=[call.to_dict() for call in self.calls], turns=self.turns)
+
+
+class _ToolDuelBase:
+    """Arguments, spaces and seeding shared by both APIs."""
+
+    metadata = {"name": "tool_duel_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+
+    def __init__(self, tasks=None, max_turns: int = 1, invalid_penalty: float = -1.5,
+                 max_action_chars: int = 8192, sandbox: Sandbox | None = None, render_mode: str | None = None):
+        if max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self.tasks = tasks if tasks is not None else DomainTasks()
+        self.max_turns, self.invalid_penalty, self.sandbox = max_turns, invalid_penalty, sandbox
+        self.render_mode = render_mode
+        self.possible_agents = list(AGENTS)
+        self._observation_space = Dict({"messages": UnicodeText(MAX_OBSERVATION_CHARS),
+                                        "tools": UnicodeText(MAX_OBSERVATION_CHARS)})
+        self._action_space = UnicodeText(max_action_chars)
+        self._rng = random.Random()
+        self.duel: Duel | None = None
+
+    def observation_space(self, agent: str) -> Dict:
+        return self._observation_space
+
+    def action_space(self, agent: str) -> UnicodeText:
+        return self._action_space
+
+    def _new_duel(self, seed: int | None) -> Duel:
+        if seed is not None:
+            self._rng = random.Random(seed)
+            for index, agent in enumerate(AGENTS):
+                self._action_space.seed(seed + index)
+        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox)
+        return self.duel
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self.duel is None:
+            return None
+        duel = self.duel
+        lines = [f"task {duel.task.id}: {duel.task.query}"]
+        lines += [f"  {m['role']}: {m['content']}" for m in duel.fc_messages[1:]]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        pass
+
+
+class raw_env(_ToolDuelBase, AECEnv):
+    """ToolDuel as a PettingZoo AEC env (see the module docstring)."""
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> None:
+        duel = self._new_duel(seed)
+        self.agents = list(AGENTS)
+        self.rewards = {agent: 0.0 for agent in self.agents}
+        self._cumulative_rewards = {agent: 0.0 for agent in self.agents}
+        self.terminations = {agent: False for agent in self.agents}
+        self.truncations = {agent: False for agent in self.agents}
+        self.infos = {agent: {"task_id": duel.task.id} for agent in self.agents}
+        self.agent_selection = duel.to_move
+
+    def observe(self, agent: str) -> dict[str, str]:
+        return self.duel.observation(agent)
+
+    def step(self, action: str) -> None:
+        agent = self.agent_selection
+        if self.terminations[agent] or self.truncations[agent]:
+            self._was_dead_step(action)
+            return
+        self._cumulative_rewards[agent] = 0.0
+        self.duel.play(agent, action)
+        if self.duel.to_move is None:
+            self.rewards = dict(self.duel.rewards)
+            self.terminations = {a: True for a in self.agents}
+            self.infos = {a: dict(self.duel.info) for a in self.agents}
+            self._accumulate_rewards()
+            self.agent_selection = self.agents[0]
+        else:
+            self.rewards = {a: 0.0 for a in self.agents}
+            self.agent_selection = self.duel.to_move
+
+
+def env(**kwargs) -> AECEnv:
+    """The AEC env with PettingZoo's standard wrappers (order enforcing, output checks)."""
+    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+
+
+class parallel_env(_ToolDuelBase, ParallelEnv):
+    """ToolDuel as a PettingZoo parallel env (see the module docstring)."""
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        duel = self._new_duel(seed)
+        self.agents = list(AGENTS)
+        return {a: duel.observation(a) for a in self.agents}, {a: {"task_id": duel.task.id} for a in self.agents}
+
+    def step(self, actions: dict[str, str]):
+        duel = self.duel
+        if duel.to_move in actions:
+            duel.play(duel.to_move, actions[duel.to_move])
+        done = duel.to_move is None
+        agents = self.agents
+        observations = {a: duel.observation(a) for a in agents}
+        rewards = {a: (duel.rewards[a] if done else 0.0) for a in agents}
+        terminations = {a: done for a in agents}
+        truncations = {a: False for a in agents}
+        infos = {a: (dict(duel.info) if done else {}) for a in agents}
+        if done:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos

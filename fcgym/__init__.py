@@ -1,0 +1,14 @@
+"""fcgym core: tools, tasks, call parsing, checking and sandboxed execution. No game, no model."""
+
+from fcgym.calls import ParseLimits, parse_calls, parse_tool_calls
+from fcgym.checker import CheckOptions, Verdict, check
+from fcgym.errors import FCGymError, ParseError, ToolArgumentError, ToolExecutionError, UnknownToolError
+from fcgym.sandbox import InProcessSandbox, ToolResult, execute
+from fcgym.tasks import Task
+from fcgym.tools import Call, Tool, tool
+
+__all__ = [
+    "Call", "CheckOptions", "FCGymError", "InProcessSandbox", "ParseError", "ParseLimits", "Task", "Tool",
+    "ToolArgumentError", "ToolExecutionError", "ToolResult", "UnknownToolError", "Verdict", "check", "execute",
+    "parse_calls", "parse_tool_calls", "tool",
+]
