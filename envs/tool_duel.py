@@ -68,7 +68,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils import wrappers
 
 from envs.domains import DomainTasks
-from fcgym import ParseError, Task, check, execute, parse_calls
+from fcgym import ParseError, Task, Tool, check, execute, parse_calls
 from fcgym.checker import Verdict
 from fcgym.sandbox import Sandbox
 from fcgym.spaces import UnicodeText
@@ -92,6 +92,20 @@ def query_prompt(task: Task) -> str:
     """The user message ``query_0`` sees: the target calls and the seed query."""
     targets = json.dumps([call.to_dict() for call in task.target_calls()])
     return f"Target calls: {targets}\nSeed query: {task.query}"
+
+
+def task_from_query_prompt(messages: list[dict], tools: list[dict]) -> Task:
+    """Rebuild the task a ``query_0`` observation describes (tools without implementations).
+
+    Query agents use it to check their own rewrites with `fcgym.validity.check_query`.
+    """
+    text = messages[-1]["content"]
+    targets_line, _, seed_query = text.partition("\nSeed query: ")
+    targets = json.loads(targets_line.removeprefix("Target calls: "))
+    schemas = tuple(Tool(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"])
+                    for t in tools)
+    answers = tuple({c["name"]: {k: [v] for k, v in c["arguments"].items()}} for c in targets)
+    return Task(id="from-prompt", tools=schemas, query=seed_query, answers=answers)
 
 
 def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[dict]]:
