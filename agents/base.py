@@ -11,7 +11,7 @@ Optional methods that fcgym uses when present:
 * ``reset(seed: int | None)``: re-seed any sampling, called at every episode reset by envs and trainers;
 * ``act_batch(prompts: list[tuple[list[dict], list[dict]]]) -> list[str]``: answer many prompts at once.
 
-`TrainableAgent` adds what PPO needs: the sampled token ids with their log-probabilities and values.
+`TrainableAgent` adds what PPO needs: the sampled token ids with their log-probabilities.
 """
 
 from __future__ import annotations
@@ -39,12 +39,11 @@ class Sample:
     prompt_ids: list[int]
     response_ids: list[int]
     logprobs: list[float]
-    values: list[float]
 
 
 @runtime_checkable
 class TrainableAgent(Agent, Protocol):
-    """An agent whose replies can be trained on: ``sample`` returns ids, log-probabilities and values."""
+    """An agent whose replies can be trained on: ``sample`` returns token ids and log-probabilities."""
 
     def sample(self, prompts: list[Prompt]) -> list[Sample]: ...
 

@@ -25,7 +25,8 @@ A zero-sum two-player game over tool schemas and an executable sandbox (arXiv 26
 4. All calls made are checked against the task's possible answers (`fcgym.check`).
 
 In the AEC env only the agent to move acts. In the parallel env every live agent sends an action at every
-step, and the action of the agent that is not on the move is ignored (its observation has no messages).
+step, and the action of the agent that is not on the move is ignored (its observation has no messages;
+``parallel_env.agent_to_move`` names the one that is).
 
 ## Observations
 
@@ -270,6 +271,11 @@ def env(**kwargs) -> AECEnv:
 
 class parallel_env(_ToolDuelBase, ParallelEnv):
     """ToolDuel as a PettingZoo parallel env (see the module docstring)."""
+
+    @property
+    def agent_to_move(self) -> str | None:
+        """The agent whose action the next `step` uses (None once the episode is over)."""
+        return self.duel.to_move if self.duel else None
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         duel = self._new_duel(seed)

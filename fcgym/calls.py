@@ -38,8 +38,7 @@ class ParseLimits:
 DEFAULT_LIMITS = ParseLimits()
 
 _TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
-_CODE_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PYTHON_CALL_START = re.compile(r"^\[?\s*[A-Za-z_][\w.]*\s*\(")
+_PYTHON_CALL_START = re.compile(r"^\[?\s*[A-Za-z_][\w.]*\(")
 _OPENERS, _CLOSERS = "[{(", "]})"
 
 
@@ -51,10 +50,7 @@ def parse_calls(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[Call]:
         raise ParseError(f"output is {len(text)} characters long; the limit is {limits.max_chars}")
     if "\x00" in text:
         raise ParseError("output contains a null byte")
-    stripped = text.strip()
-    fenced = _CODE_FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1).strip()
+    stripped = _strip_code_fence(text.strip())
     if "<tool_call>" in stripped:
         calls = []
         for block in _TOOL_CALL_BLOCK.findall(stripped):
@@ -78,6 +74,14 @@ def parse_tool_calls(tool_calls: list[dict[str, Any]], limits: ParseLimits = DEF
     if not isinstance(tool_calls, list):
         raise ParseError("tool_calls must be a list")
     return _bounded(_calls_from_json(tool_calls, limits), limits)
+
+
+def _strip_code_fence(text: str) -> str:
+    """The inside of a Markdown code fence (```json ... ```), or the text unchanged."""
+    if len(text) >= 6 and text.startswith("```") and text.endswith("```"):
+        first_line, _, rest = text[3:-3].partition("\n")
+        return (rest if first_line.strip().isalpha() or not first_line.strip() else text[3:-3]).strip()
+    return text
 
 
 def _bounded(calls: list[Call], limits: ParseLimits) -> list[Call]:
@@ -159,6 +163,8 @@ def _calls_from_python(text: str, limits: ParseLimits) -> list[Call]:
         tree = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError) as error:
         raise ParseError(f"malformed call syntax: {error}") from None
+    except (RecursionError, MemoryError):
+        raise ParseError("call syntax nested too deeply") from None
     nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
     if len(nodes) > limits.max_calls:
         raise ParseError(f"{len(nodes)} calls in one reply; the limit is {limits.max_calls}")
@@ -175,6 +181,8 @@ def _call_from_ast(node: ast.AST, limits: ParseLimits) -> Call:
     for keyword in node.keywords:
         if keyword.arg is None:
             raise ParseError(f"{name}: **kwargs unpacking is not allowed")
+        if keyword.arg in arguments:
+            raise ParseError(f"{name}: argument {keyword.arg!r} is given twice")
         arguments[keyword.arg] = _literal(keyword.value, name, limits)
     return Call(name, arguments)
 

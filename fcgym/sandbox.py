@@ -59,6 +59,13 @@ class InProcessSandbox:
             raise ToolExecutionError(f"{tool.name} failed: {type(error).__name__}: {error}") from None
 
 
+def _to_json(tool: Tool, output: Any) -> str:
+    try:
+        return json.dumps(output, default=str)
+    except (TypeError, ValueError) as error:
+        raise ToolExecutionError(f"{tool.name} returned a result that is not JSON: {error}") from None
+
+
 def execute(
     calls: list[Call], tools: tuple[Tool, ...], state: dict[str, Any], sandbox: Sandbox | None = None
 ) -> list[ToolResult]:
@@ -73,8 +80,7 @@ def execute(
                 raise UnknownToolError(f"unknown tool {call.name!r}; available: {', '.join(by_name)}")
             tool.validate(call.arguments)
             scratch = copy.deepcopy(state)
-            output = sandbox.run(tool, call.arguments, scratch)
-            text = json.dumps(output, default=str)
+            text = _to_json(tool, sandbox.run(tool, call.arguments, scratch))
             if len(text) > MAX_RESULT_CHARS:
                 text = text[:MAX_RESULT_CHARS] + "...(truncated)"
             state.clear()

@@ -42,7 +42,7 @@ def _mentions(text: str, value: Any) -> bool:
     if isinstance(value, dict):
         return all(_mentions(text, v) for v in value.values())
     forms = surface_forms(value)
-    return not forms or any(re.search(rf"(?<![\w.]){re.escape(f)}(?![\w]|\.\d)", text) for f in forms)
+    return not forms or any(re.search(rf"(?<![\w.])(?<!\d,){re.escape(f)}(?!\w|[.,]\d)", text) for f in forms)
 
 
 def check_query(query: str, task: Task, judge: Callable[[str, Task], bool] | None = None) -> Validity:

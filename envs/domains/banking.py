@@ -78,7 +78,8 @@ def send_payment(state, recipient, amount, note=""):
       account={"type": "string", "enum": ACCOUNTS},
       limit={"type": "integer", "minimum": 1, "maximum": 50, "default": 5, "description": "How many."})
 def list_transactions(state, account, limit=5):
-    entries = [e for e in state["log"] if account in (e.get("from"), e.get("to"), "checking")]
+    entries = [e for e in state["log"]
+               if account in (e.get("from"), e.get("to")) or (e["op"] == "payment" and account == "checking")]
     return entries[-limit:]
 
 

@@ -1,0 +1,45 @@
+"""Build any agent from a small config mapping, so every player is one Hydra override away.
+
+| ``kind``             | arguments                                     | what it is                              |
+|----------------------|-----------------------------------------------|-----------------------------------------|
+| ``tiny``             | ``role`` (fc or query), sampling arguments    | the embedded tiny model of that role    |
+| ``hf``               | ``path``, ``gguf_file``, sampling arguments   | any local transformers causal LM        |
+| ``scripted``         | ``operators``, ``max_operators``              | the rule-based adversary                |
+| ``keyword``          |                                               | the rule-based FC baseline              |
+| ``python``           | ``target`` ("package.module:Class"), kwargs   | your own class with ``act``             |
+
+Sampling arguments of LM agents: ``temperature``, ``max_new_tokens``, ``seed``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Mapping
+
+from agents.base import Agent
+
+TINY_DIR = Path(__file__).parent / "tiny"
+
+
+def build_agent(spec: Mapping[str, Any]) -> Agent:
+    """An agent from ``{"kind": ..., **arguments}``."""
+    arguments = dict(spec)
+    kind = arguments.pop("kind", None)
+    if kind in ("tiny", "hf"):
+        from agents.hf import HFAgent
+
+        path = TINY_DIR / arguments.pop("role") if kind == "tiny" else arguments.pop("path")
+        return HFAgent.from_pretrained(path, **arguments)
+    if kind == "scripted":
+        from agents.scripted import ScriptedAdversary
+
+        return ScriptedAdversary(**{k: tuple(v) if isinstance(v, list) else v for k, v in arguments.items()})
+    if kind == "keyword":
+        from agents.scripted import KeywordFC
+
+        return KeywordFC()
+    if kind == "python":
+        module_name, _, class_name = arguments.pop("target").partition(":")
+        return getattr(importlib.import_module(module_name), class_name)(**arguments)
+    raise ValueError(f"unknown agent kind {kind!r}; choose from tiny, hf, scripted, keyword, python")

@@ -1,0 +1,102 @@
+"""Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``.
+
+`HFAgent` samples a batch of replies with a KV cache, seeded, and keeps each reply's token ids and
+log-probabilities, so it is also a `TrainableAgent` for the PPO trainers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from agents.base import Prompt, Sample
+from fcgym import FCGymError
+
+
+class AgentLoadError(FCGymError):
+    """A model or tokenizer that cannot be loaded."""
+
+
+class HFAgent:
+    """A causal LM that answers chats; ``temperature=0`` decodes greedily."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, temperature: float = 1.0,
+                 max_new_tokens: int = 128, seed: int | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.temperature, self.max_new_tokens = temperature, max_new_tokens
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self.max_length = getattr(model.config, "max_position_embeddings", 2048)
+        self.generator = torch.Generator()
+        self.reset(seed)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, gguf_file: str | None = None, **kwargs) -> HFAgent:
+        """Load a local model directory (or a GGUF file inside it) and its tokenizer."""
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), gguf_file=gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(str(path), gguf_file=gguf_file)
+        except (OSError, ValueError) as error:
+            raise AgentLoadError(f"cannot load a causal LM from {path!s}: {error}") from None
+        model.eval()
+        return cls(model, tokenizer, **kwargs)
+
+    def reset(self, seed: int | None) -> None:
+        self.generator.manual_seed(seed if seed is not None else torch.seed())
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Prompt token ids from the chat template, cut from the left to leave room for the reply."""
+        messages, tools = prompt
+        ids = self.tokenizer.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True,
+                                                 tokenize=True, return_dict=False)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)[-(self.max_length - self.max_new_tokens):]
+
+    def act(self, messages: list[dict], tools: list[dict]) -> str:
+        return self.sample([(messages, tools)])[0].text
+
+    def act_batch(self, prompts: list[Prompt]) -> list[str]:
+        return [sample.text for sample in self.sample(prompts)]
+
+    @torch.no_grad()
+    def sample(self, prompts: list[Prompt]) -> list[Sample]:
+        """Sample one reply per prompt, batched, with the ids and log-probabilities of every reply token."""
+        prompt_ids = [self.encode(prompt) for prompt in prompts]
+        width = max(map(len, prompt_ids))
+        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompt_ids])
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids])
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        finished = torch.zeros(len(prompts), dtype=torch.bool)
+        tokens, logprobs = [], []
+        past = None
+        for _ in range(self.max_new_tokens):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+            if self.temperature > 0:
+                step_logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
+                token = torch.multinomial(step_logprobs.exp(), 1, generator=self.generator).squeeze(1)
+            else:
+                step_logprobs = torch.log_softmax(logits, dim=-1)
+                token = logits.argmax(-1)
+            token = torch.where(finished, torch.full_like(token, self.pad_id), token)
+            tokens.append(token)
+            logprobs.append(step_logprobs.gather(1, token[:, None]).squeeze(1))
+            finished |= token == self.eos_id
+            if finished.all():
+                break
+            input_ids = token[:, None]
+            attention_mask = torch.cat([attention_mask, torch.ones_like(input_ids)], dim=1)
+            position_ids = position_ids[:, -1:] + 1
+        token_matrix, logprob_matrix = torch.stack(tokens, 1).tolist(), torch.stack(logprobs, 1).tolist()
+        samples = []
+        for prompt, ids, lps in zip(prompt_ids, token_matrix, logprob_matrix):
+            length = ids.index(self.eos_id) + 1 if self.eos_id in ids else len(ids)
+            reply = ids[:length]
+            text = self.tokenizer.decode(reply, skip_special_tokens=True)
+            samples.append(Sample(text=text, prompt_ids=prompt, response_ids=reply, logprobs=lps[:length]))
+        return samples

@@ -1,0 +1,208 @@
+"""Token-level PPO pieces shared by `agents.ppo_fc` and `agents.ppo_query` (one copy, never two).
+
+* `PPOConfig`: the algorithm's hyper-parameters, each documented.
+* `ValueHead` and `load_value_head` / `save_value_head`: the critic on top of the policy's last hidden state.
+* `Learner`: a policy being trained, with its value head, frozen reference and optimizer.
+* `ppo_update`: from a batch of sampled replies and their episode rewards to updated weights. Per-token
+  rewards are a KL penalty to a frozen reference model plus the episode reward on the last token; advantages
+  come from GAE over reply tokens; prompt and padding tokens are masked out of every loss.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedModel
+
+from agents.base import Sample
+from agents.hf import HFAgent
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyper-parameters (CleanRL names where they exist)."""
+
+    learning_rate: float = 3e-5
+    """Adam learning rate of the policy and the value head."""
+    update_epochs: int = 2
+    """Passes over each batch of rollouts."""
+    num_minibatches: int = 2
+    """Minibatches per pass."""
+    clip_coef: float = 0.2
+    """Surrogate clipping coefficient."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient."""
+    ent_coef: float = 0.0
+    """Entropy-bonus coefficient."""
+    kl_coef: float = 0.05
+    """Per-token KL penalty to the frozen reference policy."""
+    gamma: float = 1.0
+    """Discount over reply tokens."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+
+
+class ValueHead(nn.Module):
+    """A linear critic over the policy's last hidden state."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(hidden).squeeze(-1)
+
+
+def load_value_head(model: PreTrainedModel, directory: Path | None) -> ValueHead:
+    """The value head saved beside a checkpoint, or a fresh zero-initialised one."""
+    head = ValueHead(model.config.hidden_size)
+    path = directory / "value_head.safetensors" if directory else None
+    if path is not None and path.exists():
+        head.load_state_dict(load_file(path))
+    return head
+
+
+def save_value_head(head: ValueHead, directory: Path) -> None:
+    save_file(head.state_dict(), directory / "value_head.safetensors")
+
+
+@dataclass
+class Batch:
+    """Right-padded prompt+reply ids with masks selecting the reply tokens (as predicted positions)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    reply_mask: torch.Tensor
+    old_logprobs: torch.Tensor
+    rewards: torch.Tensor
+
+
+def make_batch(samples: list[Sample], rewards: list[float], pad_id: int) -> Batch:
+    width = max(len(s.prompt_ids) + len(s.response_ids) for s in samples)
+    input_ids = torch.full((len(samples), width), pad_id)
+    attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
+    reply_mask = torch.zeros((len(samples), width - 1), dtype=torch.bool)
+    old_logprobs = torch.zeros((len(samples), width - 1))
+    for row, sample in enumerate(samples):
+        ids = sample.prompt_ids + sample.response_ids
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention_mask[row, : len(ids)] = 1
+        start = len(sample.prompt_ids) - 1  # logits at position t predict token t+1
+        reply_mask[row, start : start + len(sample.response_ids)] = True
+        old_logprobs[row, start : start + len(sample.response_ids)] = torch.tensor(sample.logprobs)
+    return Batch(input_ids, attention_mask, reply_mask, old_logprobs, torch.tensor(rewards, dtype=torch.float))
+
+
+def _forward(model: PreTrainedModel, head: ValueHead | None, batch: Batch, rows: slice | torch.Tensor):
+    """Per-position log-probabilities of the next token, entropies and values for ``rows``."""
+    out = model(input_ids=batch.input_ids[rows], attention_mask=batch.attention_mask[rows],
+                output_hidden_states=head is not None)
+    logits = out.logits[:, :-1].float()
+    logprobs_all = torch.log_softmax(logits, dim=-1)
+    logprobs = logprobs_all.gather(-1, batch.input_ids[rows][:, 1:, None]).squeeze(-1)
+    entropy = -(logprobs_all.exp() * logprobs_all).sum(-1)
+    values = head(out.hidden_states[-1][:, :-1].float()) if head is not None else None
+    return logprobs, entropy, values
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def ppo_update(model: PreTrainedModel, head: ValueHead, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
+               samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
+               generator: torch.Generator) -> dict[str, float]:
+    """One PPO update on ``samples`` (each rewarded with its episode reward); returns logged statistics."""
+    batch = make_batch(samples, rewards, pad_id)
+    mask = batch.reply_mask.float()
+    everything = slice(None)
+    with torch.no_grad():
+        ref_logprobs, _, _ = _forward(reference, None, batch, everything)
+        _, _, old_values = _forward(model, head, batch, everything)
+        kl = (batch.old_logprobs - ref_logprobs) * mask
+        token_rewards = -config.kl_coef * kl
+        last = mask.cumsum(1).argmax(1)  # index of each row's last reply token
+        token_rewards[torch.arange(len(samples)), last] += batch.rewards
+        advantages = torch.zeros_like(token_rewards)
+        next_advantage = torch.zeros(len(samples))
+        next_value = torch.zeros(len(samples))
+        for t in reversed(range(token_rewards.shape[1])):
+            live = mask[:, t]
+            delta = token_rewards[:, t] + config.gamma * next_value - old_values[:, t]
+            advantage = delta + config.gamma * config.gae_lambda * next_advantage
+            advantages[:, t] = advantage * live
+            next_advantage = torch.where(live.bool(), advantage, next_advantage)
+            next_value = torch.where(live.bool(), old_values[:, t], next_value)
+        returns = advantages + old_values
+        mean = _masked_mean(advantages, mask)
+        std = _masked_mean((advantages - mean) ** 2, mask).sqrt()
+        advantages = (advantages - mean) / (std + 1e-8) * mask
+
+    minibatch_size = max(1, len(samples) // config.num_minibatches)
+    stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
+    for _ in range(config.update_epochs):
+        order = torch.randperm(len(samples), generator=generator)
+        for start in range(0, len(samples), minibatch_size):
+            rows = order[start : start + minibatch_size]
+            m = mask[rows]
+            new_logprobs, entropy, values = _forward(model, head, batch, rows)
+            log_ratio = (new_logprobs - batch.old_logprobs[rows]) * m
+            ratio = log_ratio.exp()
+            surrogate = torch.max(-advantages[rows] * ratio,
+                                  -advantages[rows] * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
+            policy_loss = _masked_mean(surrogate, m)
+            value_loss = 0.5 * _masked_mean((values - returns[rows]) ** 2, m)
+            entropy_mean = _masked_mean(entropy, m)
+            loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], config.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                stats["policy_loss"].append(policy_loss.item())
+                stats["value_loss"].append(value_loss.item())
+                stats["entropy"].append(entropy_mean.item())
+                stats["approx_kl"].append(_masked_mean((ratio - 1) - log_ratio, m).item())
+                stats["clipfrac"].append(_masked_mean(((ratio - 1).abs() > config.clip_coef).float(), m).item())
+    summary = {k: sum(v) / len(v) for k, v in stats.items()}
+    summary["kl_to_reference"] = _masked_mean(kl, mask).item()
+    return summary
+
+
+class Learner:
+    """An `HFAgent` being trained: its value head, a frozen copy as KL reference, and the optimizer."""
+
+    def __init__(self, agent: HFAgent, config: PPOConfig, seed: int, checkpoint: Path | None = None):
+        self.agent, self.config = agent, config
+        self.model = agent.model
+        self.head = load_value_head(self.model, checkpoint)
+        self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.head.parameters()],
+                                          lr=config.learning_rate, eps=1e-5)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def update(self, samples: list[Sample], rewards: list[float]) -> dict[str, float]:
+        """One PPO update; an empty batch changes nothing."""
+        if not samples:
+            return {}
+        self.model.train()
+        stats = ppo_update(self.model, self.head, self.reference, self.optimizer, samples, rewards,
+                           self.agent.pad_id, self.config, self.generator)
+        self.model.eval()
+        return stats
+
+    def save(self, directory: Path) -> None:
+        """Save the policy, its tokenizer and its value head, loadable with `HFAgent.from_pretrained`."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.agent.tokenizer.save_pretrained(directory)
+        save_value_head(self.head, directory)

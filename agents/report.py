@@ -1,0 +1,63 @@
+"""Self-play plots and summary: what a person looks at after ``python -m agents.selfplay``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COLUMNS = {
+    "eval/fc_clean_success": "FC success, clean held-out",
+    "eval/fc_attacked_success": "FC success vs query model",
+    "eval/query_valid_rate": "valid query rate",
+}
+
+
+def _label(row: dict) -> str:
+    return "start" if row["phase"] == "start" else f"r{row['round']} {row['phase']}"
+
+
+def plot_selfplay(rows: list[dict], path: Path) -> None:
+    """Two panels: evaluation rates after every phase, and each side's mean training reward per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    x = range(len(rows))
+    for key, label in COLUMNS.items():
+        left.plot(x, [100 * row[key] for row in rows], marker="o", label=label)
+    left.set_xticks(list(x), [_label(row) for row in rows], rotation=30)
+    left.set_ylabel("rate (%)")
+    left.set_ylim(0, 100)
+    left.set_title("Held-out evaluation after each phase")
+    left.legend()
+    for key, label in (("train/query_mean_reward", "query model"), ("train/fc_mean_reward", "FC model")):
+        points = [(row["round"], row[key]) for row in rows if key in row]
+        right.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    right.axhline(0, color="grey", linewidth=0.8)
+    right.set_xlabel("round")
+    right.set_ylabel("mean episode reward (zero-sum, -1.5 to +1)")
+    right.set_title("Training reward of each side while it trains")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_summary(rows: list[dict], run_dir: Path) -> str:
+    """Write ``summary.md`` (a table of every evaluation and the change each phase made) and return it."""
+    header = "| round | phase | " + " | ".join(COLUMNS.values()) + " |"
+    lines = ["# Self-play summary", "", f"Run directory: `{run_dir}`", "", header, "|---" * (2 + len(COLUMNS)) + "|"]
+    for row in rows:
+        rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
+        lines.append(f"| {row['round']} | {row['phase']} | {rates} |")
+    lines += ["", "## What each phase changed", ""]
+    for before, after in zip(rows, rows[1:]):
+        attacked = 100 * (after["eval/fc_attacked_success"] - before["eval/fc_attacked_success"])
+        clean = 100 * (after["eval/fc_clean_success"] - before["eval/fc_clean_success"])
+        lines.append(f"- round {after['round']}, {after['phase']} phase: FC success vs the query model "
+                     f"{attacked:+.1f} points, on clean tasks {clean:+.1f} points, valid queries "
+                     f"{100 * after['eval/query_valid_rate']:.1f} %.")
+    text = "\n".join(lines) + "\n"
+    (run_dir / "summary.md").write_text(text)
+    return text

@@ -1,0 +1,119 @@
+"""Alternating self-play: ``python -m agents.selfplay``.
+
+Each round trains the query model against a frozen FC model (`agents.ppo_query`), then the FC model against
+a frozen query model (`agents.ppo_fc`), and evaluates both on held-out tasks. The run directory gets:
+
+* ``config.yaml`` (the resolved config) and ``metrics.jsonl`` (every PPO iteration and every evaluation),
+* ``checkpoints/round_<r>/{fc,query}`` (loadable with ``agent@fc=hf fc.path=...``), ``tb/`` (TensorBoard),
+* ``adversarial.jsonl``: the valid queries that beat the FC model, with their target calls: augmentation data,
+* ``selfplay.png`` (both sides per round) and ``summary.md`` (the figures per round, as printed).
+
+Configured with Hydra (``hydra_conf/config.yaml``); sweep with ``python -m agents.selfplay -m seed=0,1,2``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from agents import ppo_fc, ppo_query
+from agents.factory import build_agent
+from agents.hf import HFAgent
+from agents.ppo import Learner, PPOConfig
+from agents.rollout import Episode, play_duels
+from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
+from envs.domains import DomainTasks
+from envs.tool_duel import QUERY, parallel_env
+
+EVAL_SEED_OFFSET = 10_000_000
+
+
+def frozen_copy(agent: HFAgent, temperature: float, seed: int) -> HFAgent:
+    """A snapshot of ``agent`` that later training does not change."""
+    return HFAgent(copy.deepcopy(agent.model), agent.tokenizer, temperature=temperature,
+                   max_new_tokens=agent.max_new_tokens, seed=seed)
+
+
+def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float]:
+    """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy)."""
+    envs = [parallel_env(tasks=DomainTasks(split="test"), **config.env) for _ in range(config.eval_tasks)]
+    seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
+    greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
+    attacker = HFAgent(query.model, query.tokenizer, temperature=1.0, max_new_tokens=query.max_new_tokens,
+                       seed=config.seed)
+    clean = play_duels(envs, seeds, None, greedy_fc)
+    attacked = play_duels(envs, seeds, attacker, greedy_fc)
+    valid = [e for e in attacked if e.query_valid]
+    return {
+        "eval/fc_clean_success": sum(e.fc_correct for e in clean) / len(clean),
+        "eval/fc_attacked_success": sum(e.fc_correct for e in valid) / max(1, len(valid)),
+        "eval/query_valid_rate": len(valid) / len(attacked),
+    }
+
+
+def adversarial_records(episodes: list[Episode], round_index: int) -> list[dict]:
+    """The valid queries that beat the FC model, as augmentation data."""
+    return [{"round": round_index, "task_id": e.task_id, "kind": e.kind, "query": e.query,
+             "seed_query": e.seed_query, "target_calls": e.target_calls, "fc_reply": e.fc_replies[-1],
+             "error_type": e.info["verdict"]["error_type"]}
+            for e in episodes if e.query_valid and not e.fc_correct]
+
+
+def pick(pool: list[HFAgent], strategy: str, rng: random.Random) -> HFAgent:
+    if strategy == "latest":
+        return pool[-1]
+    if strategy == "uniform":
+        return rng.choice(pool)
+    raise ValueError(f"unknown opponent_pool {strategy!r}; choose latest or uniform")
+
+
+@hydra.main(version_base=None, config_path="../hydra_conf", config_name="config")
+def main(config: DictConfig) -> None:
+    run_dir = Path(config.run_dir or HydraConfig.get().runtime.output_dir)
+    save_config(run_dir, config)
+    seed_everything(config.seed)
+    rng = random.Random(config.seed)
+    ppo = PPOConfig(**config.trainer)
+    fc = Learner(build_agent({**config.fc, "seed": config.seed}), ppo, config.seed)
+    query = Learner(build_agent({**config.query, "seed": config.seed + 1}), ppo, config.seed + 1)
+    fc_pool = [frozen_copy(fc.agent, 0.0, config.seed)]
+    query_pool = [frozen_copy(query.agent, 1.0, config.seed)]
+    logger = RunLogger(run_dir)
+    common = {"seed": config.seed, "batch_size": config.batch_size, "env": dict(config.env), "ppo": ppo}
+    query_args = ppo_query.Args(iterations=config.query_iterations, **common)
+    fc_args = ppo_fc.Args(iterations=config.fc_iterations, **common)
+    rows = [{"round": 0, "phase": "start", **evaluate(fc.agent, query.agent, config)}]
+    logger.log(0, rows[-1])
+    step = 0
+    for round_index in tqdm(range(1, config.rounds + 1), desc="self-play rounds", unit="round"):
+        _, episodes = ppo_query.train(query_args, query, pick(fc_pool, config.opponent_pool, rng), logger, step)
+        step += config.query_iterations
+        append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(episodes, round_index))
+        rows.append({"round": round_index, "phase": "query", "train/query_mean_reward":
+                     sum(e.rewards[QUERY] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
+        logger.log(step, rows[-1])
+        query_pool.append(frozen_copy(query.agent, 1.0, config.seed + round_index))
+
+        _, episodes = ppo_fc.train(fc_args, fc, pick(query_pool, config.opponent_pool, rng), logger, step)
+        step += config.fc_iterations
+        rows.append({"round": round_index, "phase": "fc", "train/fc_mean_reward":
+                     sum(e.rewards["fc_0"] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
+        logger.log(step, rows[-1])
+        fc_pool.append(frozen_copy(fc.agent, 0.0, config.seed + round_index))
+        for name, learner in (("fc", fc), ("query", query)):
+            learner.save(run_dir / "checkpoints" / f"round_{round_index}" / name)
+    logger.close()
+    from agents.report import plot_selfplay, write_summary
+
+    plot_selfplay(rows, run_dir / "selfplay.png")
+    print(write_summary(rows, run_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""fcgym.sandbox.execute: dispatch, schema validation, typed errors, untouched state on failure."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from fcgym import Call, InProcessSandbox, Tool, ToolExecutionError, execute, tool
+from fcgym.sandbox import MAX_RESULT_CHARS
+
+
+@tool("Add to a counter.", key={"type": "string", "minLength": 1}, amount={"type": "integer", "minimum": 1})
+def add(state, key, amount):
+    state["counters"][key] = state["counters"].get(key, 0) + amount
+    return {"key": key, "value": state["counters"][key]}
+
+
+@tool("Read a counter.", key={"type": "string"})
+def read(state, key):
+    return state["counters"].get(key, 0)
+
+
+@tool("Change the state, then fail.", key={"type": "string"})
+def half_done(state, key):
+    state["counters"][key] = -1
+    state["log"].append("half")
+    raise RuntimeError("disk full")
+
+
+@tool("Return a very long text.", size={"type": "integer", "default": 100_000})
+def dump(state, size=100_000):
+    return "z" * size
+
+
+TOOLS = (add, read, half_done, dump)
+
+
+@pytest.fixture
+def state():
+    return {"counters": {"a": 1}, "log": []}
+
+
+def test_results_and_state_changes(state):
+    results = execute([Call("add", {"key": "a", "amount": 2}), Call("add", {"key": "b", "amount": 5}),
+                       Call("read", {"key": "a"})], TOOLS, state)
+    assert [r.ok for r in results] == [True, True, True]
+    assert [json.loads(r.output) for r in results] == [{"key": "a", "value": 3}, {"key": "b", "value": 5}, 3]
+    assert [r.call.name for r in results] == ["add", "add", "read"]
+    assert state == {"counters": {"a": 3, "b": 5}, "log": []}
+
+
+def test_state_is_changed_in_place(state):
+    same = state
+    execute([Call("add", {"key": "a", "amount": 1})], TOOLS, state)
+    assert state is same and state["counters"]["a"] == 2
+
+
+def test_unknown_tool(state):
+    before = copy.deepcopy(state)
+    (result,) = execute([Call("rm_rf", {"path": "/"})], TOOLS, state)
+    assert not result.ok and result.output is None
+    assert result.error_type == "UnknownToolError" and "rm_rf" in result.error
+    assert state == before
+
+
+@pytest.mark.parametrize("arguments", [
+    {"key": "a"},                              # missing required
+    {"key": "a", "amount": 0},                 # below minimum
+    {"key": "a", "amount": "2"},               # wrong type
+    {"key": "a", "amount": 2.5},               # float for integer
+    {"key": "a", "amount": True},              # bool is not an integer in JSON Schema
+    {"key": "", "amount": 1},                  # minLength
+    {"key": "a", "amount": 1, "extra": 1},     # additionalProperties: False
+])
+def test_schema_violation(state, arguments):
+    before = copy.deepcopy(state)
+    (result,) = execute([Call("add", arguments)], TOOLS, state)
+    assert not result.ok and result.error_type == "ToolArgumentError" and result.error.startswith("add:")
+    assert state == before
+
+
+def test_tool_raising_leaves_state_unchanged(state):
+    before = copy.deepcopy(state)
+    (result,) = execute([Call("half_done", {"key": "a"})], TOOLS, state)
+    assert result.error_type == "ToolExecutionError"
+    assert "RuntimeError" in result.error and "disk full" in result.error
+    assert state == before
+
+
+def test_a_failing_call_does_not_stop_the_others(state):
+    results = execute([Call("add", {"key": "a", "amount": 1}), Call("half_done", {"key": "a"}),
+                       Call("nope", {}), Call("add", {"key": "a", "amount": 10})], TOOLS, state)
+    assert [r.error_type for r in results] == [None, "ToolExecutionError", "UnknownToolError", None]
+    assert state == {"counters": {"a": 12}, "log": []}
+
+
+def test_tool_without_implementation(state):
+    schema_only = Tool("schema_only", "No code.", {"type": "object", "properties": {}})
+    (result,) = execute([Call("schema_only", {})], (schema_only,), state)
+    assert result.error_type == "ToolExecutionError"
+
+
+def test_results_as_tool_messages(state):
+    ok, failed = execute([Call("read", {"key": "a"}), Call("add", {"key": "a"})], TOOLS, state)
+    assert ok.message() == {"role": "tool", "name": "read", "content": "1"}
+    message = failed.message()
+    assert message["role"] == "tool" and message["name"] == "add"
+    content = json.loads(message["content"])
+    assert content["error"] == "ToolArgumentError" and "amount" in content["message"]
+
+
+def test_huge_outputs_are_truncated(state):
+    (result,) = execute([Call("dump", {})], TOOLS, state)
+    assert result.ok and result.output.endswith("...(truncated)")
+    assert len(result.output) == MAX_RESULT_CHARS + len("...(truncated)")
+    (small,) = execute([Call("dump", {"size": 10})], TOOLS, state)
+    assert small.output == json.dumps("z" * 10)
+
+
+def test_in_process_sandbox_wraps_exceptions():
+    with pytest.raises(ToolExecutionError, match="ZeroDivisionError"):
+        InProcessSandbox().run(Tool("div", "", {"type": "object"}, fn=lambda state: 1 / 0), {}, {})
+
+
+def test_a_custom_sandbox_backend_is_used(state):
+    class Recording:
+        def __init__(self):
+            self.seen = []
+
+        def run(self, tool, arguments, state):
+            self.seen.append((tool.name, arguments))
+            return "stub"
+
+    backend = Recording()
+    (result,) = execute([Call("add", {"key": "a", "amount": 1})], TOOLS, state, backend)
+    assert backend.seen == [("add", {"key": "a", "amount": 1})] and result.output == '"stub"'
+    assert state == {"counters": {"a": 1}, "log": []}
+
+
+def test_unserialisable_output_is_a_tool_error(state):
+    odd = Tool("odd", "", {"type": "object"}, fn=lambda state: {(1, 2): "pair"})
+    (result,) = execute([Call("odd", {})], (odd,), state)
+    assert result.error_type == "ToolExecutionError"
