@@ -1,0 +1,60 @@
+"""The real entry points at a tiny budget (CleanRL's habit), on the embedded tiny models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_BUDGET = ["batch_size=4", "policy.max_new_tokens=48"]
+
+
+def run_module(module: str, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
+    result = subprocess.run([sys.executable, "-m", module, *overrides], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("module", ["agents.ppo_fc", "agents.ppo_query"])
+def test_trainer_runs_alone_and_saves_a_loadable_checkpoint(module, tmp_path):
+    run_module(module, "iterations=2", *TINY_BUDGET, f"hydra.run.dir={tmp_path}")
+    rows = metrics(tmp_path)
+    assert [row["step"] for row in rows] == [0, 1]
+    role = "fc" if module.endswith("fc") else "query"
+    assert {f"{role}/approx_kl", f"{role}/clipfrac", f"{role}/entropy"} <= set(rows[0])
+    assert "seed: 0" in (tmp_path / "config.yaml").read_text()
+    from agents.hf import HFAgent
+
+    agent = HFAgent.from_pretrained(tmp_path / "checkpoint", temperature=0.0, max_new_tokens=8)
+    assert isinstance(agent.act([{"role": "user", "content": "Freeze my travel card."}], []), str)
+
+
+SELFPLAY_BUDGET = ["rounds=1", "query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
+                   "fc.max_new_tokens=48", "query.max_new_tokens=48"]
+
+
+def test_selfplay_leaves_every_artefact_and_is_reproducible(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    run_module("agents.selfplay", *SELFPLAY_BUDGET, f"hydra.run.dir={first}")
+    run_module("agents.selfplay", *SELFPLAY_BUDGET, f"hydra.run.dir={second}")
+    for name in ("config.yaml", "metrics.jsonl", "adversarial.jsonl", "selfplay.png", "summary.md"):
+        assert (first / name).exists(), name
+    for role in ("fc", "query"):
+        assert (first / "checkpoints" / "round_1" / role / "model.safetensors").exists()
+    assert metrics(first) == metrics(second)
+    phases = [row["phase"] for row in metrics(first) if "phase" in row]
+    assert phases == ["start", "query", "fc"]
+    summary = (first / "summary.md").read_text()
+    final = metrics(first)[-1]
+    assert f"{100 * final['eval/fc_clean_success']:.1f} %" in summary
