@@ -2,6 +2,7 @@
 
 * `PPOConfig`: the algorithm's hyper-parameters, each documented.
 * `ValueHead` and `load_value_head` / `save_value_head`: the critic on top of the policy's last hidden state.
+* `TrainerArgs`, `prepare` and `run_from_cli`: what both trainer scripts share around their loop.
 * `Learner`: a policy being trained, with its value head, frozen reference and optimizer.
 * `ppo_update`: from a batch of sampled replies and their episode rewards to updated weights. Per-token
   rewards are a KL penalty to a frozen reference model plus the episode reward on the last token; advantages
@@ -11,16 +12,21 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel
 
-from agents.base import Sample
+from agents.base import Agent, Sample
+from agents.factory import build_agent
 from agents.hf import HFAgent
+from agents.runs import RunLogger, save_config, seed_everything
+from envs.domains import DomainTasks
+from envs.tool_duel import parallel_env
 
 
 @dataclass
@@ -206,3 +212,52 @@ class Learner:
         self.model.save_pretrained(directory)
         self.agent.tokenizer.save_pretrained(directory)
         save_value_head(self.head, directory)
+
+
+@dataclass
+class TrainerArgs:
+    """Arguments common to both trainers (each adds its ``policy`` and ``opponent``)."""
+
+    seed: int = 0
+    """Seeds Python, NumPy, torch, the tasks and every sampler."""
+    iterations: int = 10
+    """PPO iterations (one batch of episodes and one update each)."""
+    batch_size: int = 32
+    """Episodes per iteration."""
+    env: dict[str, Any] = field(default_factory=lambda: {"max_turns": 1})
+    """Keyword arguments of `envs.tool_duel.parallel_env`."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO hyper-parameters."""
+    run_dir: str = ""
+    """Where logs and the final checkpoint go (default: Hydra's run directory)."""
+    policy: dict[str, Any] = field(default_factory=dict)
+    """The model to train (an `agents.factory` spec of an LM agent)."""
+    opponent: dict[str, Any] = field(default_factory=dict)
+    """The frozen opponent (any `agents.factory` spec)."""
+
+    def episode_seeds(self, step: int) -> list[int]:
+        """The env seeds of iteration ``step``: distinct across iterations and runs."""
+        return [self.seed * 1_000_003 + step * self.batch_size + i for i in range(self.batch_size)]
+
+
+def prepare(args: TrainerArgs, learner: Learner | None, opponent: Agent | None, logger: RunLogger | None,
+            first_step: int) -> tuple[Learner, Agent, RunLogger, list[parallel_env]]:
+    """Seed, then build whatever the caller did not pass: learner, opponent, logger, and the batch of envs."""
+    seed_everything(args.seed + first_step)
+    learner = learner or Learner(build_agent({**args.policy, "seed": args.seed}), args.ppo, args.seed)
+    opponent = opponent or build_agent(args.opponent)
+    logger = logger or RunLogger(Path(args.run_dir))
+    envs = [parallel_env(tasks=DomainTasks(split="train"), **args.env) for _ in range(args.batch_size)]
+    return learner, opponent, logger, envs
+
+
+def run_from_cli(config: Any, train: Callable[[Any], tuple[Learner, list]]) -> None:
+    """The body of a trainer's Hydra ``main``: record the config, train, save the final checkpoint."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    args = OmegaConf.to_object(config)
+    args.run_dir = args.run_dir or HydraConfig.get().runtime.output_dir
+    save_config(Path(args.run_dir), config)
+    learner, _ = train(args)
+    learner.save(Path(args.run_dir) / "checkpoint")
