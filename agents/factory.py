@@ -4,11 +4,13 @@
 |----------------------|-----------------------------------------------|-----------------------------------------|
 | ``tiny``             | ``role`` (fc or query), sampling arguments    | the embedded tiny model of that role    |
 | ``hf``               | ``path``, ``gguf_file``, sampling arguments   | any local transformers causal LM        |
+| ``openai``           | ``base_url``, ``model``, ``api_key``, ...       | any OpenAI-compatible endpoint          |
 | ``scripted``         | ``operators``, ``max_operators``              | the rule-based adversary                |
 | ``keyword``          |                                               | the rule-based FC baseline              |
 | ``python``           | ``target`` ("package.module:Class"), kwargs   | your own class with ``act``             |
 
-Sampling arguments of LM agents: ``temperature``, ``max_new_tokens``, ``seed``.
+Sampling arguments of LM agents: ``temperature``, ``max_new_tokens``, ``seed``. On the command line, a key
+that the default spec lacks is added with Hydra's ``+``: ``agent.kind=python +agent.target=my_module:MyAgent``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def build_agent(spec: Mapping[str, Any]) -> Agent:
 
         path = TINY_DIR / arguments.pop("role") if kind == "tiny" else arguments.pop("path")
         return HFAgent.from_pretrained(path, **arguments)
+    if kind == "openai":
+        from agents.openai_compat import OpenAIAgent
+
+        return OpenAIAgent(**arguments)
     if kind == "scripted":
         from agents.scripted import ScriptedAdversary
 
@@ -42,4 +48,4 @@ def build_agent(spec: Mapping[str, Any]) -> Agent:
     if kind == "python":
         module_name, _, class_name = arguments.pop("target").partition(":")
         return getattr(importlib.import_module(module_name), class_name)(**arguments)
-    raise ValueError(f"unknown agent kind {kind!r}; choose from tiny, hf, scripted, keyword, python")
+    raise ValueError(f"unknown agent kind {kind!r}; choose from tiny, hf, openai, scripted, keyword, python")
