@@ -1,0 +1,396 @@
+"""Train the embedded tiny default models from scratch: one small causal LM per ToolDuel role.
+
+    python -m agents.train_tiny --role fc    --out agents/tiny/fc    --minutes 8 --seed 0
+    python -m agents.train_tiny --role query --out agents/tiny/query --minutes 8 --seed 0
+
+Top to bottom, as in CleanRL: arguments, seeding, a character-level tokenizer with a compact chat
+template, a ~2M-parameter Llama config, seeded SFT data generated on the fly from the built-in domains
+(train split), a training loop with the loss on reply tokens only, and `save_pretrained`.
+
+* ``fc``: the prompt is what ToolDuel shows ``fc_0`` (system prompt, the user query, the tools); the query
+  is the seed query or a `ScriptedAdversary` rewrite (half each); the reply is the canonical target calls in
+  Python call syntax (``[f(x=1, y="a")]``) or, for irrelevance tasks, `ABSTAIN`.
+* ``query``: the prompt is what ToolDuel shows ``query_0`` (target calls and seed query); the reply is a
+  `ScriptedAdversary` rewrite of the seed query, valid by construction.
+
+Plain-word string values (names, notes, titles) are sometimes swapped for synthetic ones so that the
+models learn to copy values they have never seen instead of memorising the train split's pools.
+The query model's chat template leaves the tool list out: its user message already names the target calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import shlex
+import string
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tqdm import tqdm
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from agents.scripted import ScriptedAdversary
+from envs.domains import DomainTasks
+from envs.tool_duel import FC_SYSTEM_PROMPT, QUERY_SYSTEM_PROMPT, query_prompt
+from fcgym import Call, Task, parse_calls
+
+PAD, EOS, UNK = "<|pad|>", "<|eos|>", "<|unk|>"
+ROLE_MARKERS = {"user": "<|user|>", "assistant": "<|assistant|>", "tool": "<|tool|>"}
+TOOLS_MARKER = "<|tools|>"
+SPECIAL_TOKENS = [PAD, EOS, UNK, TOOLS_MARKER, *ROLE_MARKERS.values()]
+ABSTAIN = "No tool fits this request."
+
+#: Compact prompt: tool names, then every non-system message as role marker + content, then the assistant
+#: marker. Assistant turns end with the eos token. Unknown roles are shown as user turns.
+TOOL_NAMES = (
+    "{%- if tools %}" + TOOLS_MARKER
+    + "{%- for t in tools %}{{ t.function.name if t.function is defined else t.name }}"
+      "{%- if not loop.last %},{% endif %}{%- endfor %}{%- endif %}"
+)
+MESSAGES = (
+    "{%- for m in messages %}{%- if m.role != 'system' %}"
+    "{%- if m.role == 'assistant' %}<|assistant|>{{ m.content or '' }}" + EOS
+    + "{%- elif m.role == 'tool' %}<|tool|>{{ m.content }}"
+      "{%- else %}<|user|>{{ m.content }}{%- endif %}{%- endif %}{%- endfor %}"
+      "{%- if add_generation_prompt %}<|assistant|>{%- endif %}"
+)
+#: The query model's user message already names the target calls, so its prompt leaves the tool list out.
+CHAT_TEMPLATES = {"fc": TOOL_NAMES + MESSAGES, "query": MESSAGES}
+
+
+@dataclass
+class Args:
+    role: str = "fc"
+    """Which ToolDuel role to train: ``fc`` or ``query``."""
+    out: str = "agents/tiny/fc"
+    """Output directory (config, safetensors weights, tokenizer, training.json)."""
+    minutes: float = 8.0
+    """Stop after this many wall-clock minutes of training."""
+    steps: int = 0
+    """Stop after this many optimizer steps (0: no step limit)."""
+    seed: int = 0
+    """Seeds Python, NumPy, torch and the data generator."""
+    batch_size: int = 32
+    """Sequences per step."""
+    lr: float = 2e-3
+    """Peak learning rate (linear warmup, then cosine decay to 10% over the time/step budget)."""
+    warmup_steps: int = 30
+    """Linear warmup steps."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    hidden_size: int = 192
+    """Model width."""
+    layers: int = 4
+    """Transformer blocks."""
+    heads: int = 4
+    """Attention heads."""
+    intermediate_size: int = 512
+    """MLP width."""
+    adversarial_fraction: float = 0.5
+    """fc role: share of queries rewritten by the scripted adversary (the rest are seed queries)."""
+    synthetic_fraction: float = 0.5
+    """Share of tasks whose string values are replaced by synthetic ones (teaches copying)."""
+    threads: int = 2
+    """torch CPU threads."""
+    bf16: bool = True
+    """bf16 autocast on CPU (weights stay fp32); fast where the CPU has avx512_bf16."""
+    log_every: int = 25
+    """Print a loss line every this many steps."""
+    init: str = ""
+    """Continue from this model directory instead of a fresh model (its tokenizer is reused)."""
+    save_every: float = 5.0
+    """Also save to --out every this many minutes (0: only at the end)."""
+    max_length: int = 1024
+    """Skip examples longer than this many tokens."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, default in vars(Args()).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    args = Args(**vars(parser.parse_args(argv)))
+    if args.role not in ("fc", "query"):
+        parser.error("--role must be fc or query")
+    return args
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def build_tokenizer(role: str) -> PreTrainedTokenizerFast:
+    """Character-level: one token per printable ASCII character; anything else is unk."""
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for char in string.printable:
+        vocab.setdefault(char, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK,
+        additional_special_tokens=[TOOLS_MARKER, *ROLE_MARKERS.values()], padding_side="left",
+        clean_up_tokenization_spaces=False, model_max_length=1024,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATES[role]
+    return tokenizer
+
+
+# ---------------------------------------------------------------- data
+
+_SYLLABLES = ["ka", "lo", "mi", "ra", "ne", "to", "su", "be", "ri", "an", "el", "or", "vi", "da", "zu", "fe",
+              "ly", "qu", "ho", "ja", "wen", "xa", "yo", "ce", "ix", "pa", "gu", "sti", "mar", "ton"]
+_WORDS = ["lunch", "parking", "lamp", "repair", "course", "gift", "train", "hotel", "trip", "class", "bill",
+          "fees", "paint", "garden", "piano", "lesson", "ticket", "shoes", "phone", "fuel", "cake", "market",
+          "water", "power", "tennis", "boat", "movie", "camp", "doctor", "vet", "laptop", "chair"]
+
+
+_WORDY = re.compile(r"[A-Za-z][A-Za-z' ]*")
+
+
+def synthetic_like(value: str, rng: random.Random) -> str:
+    """A made-up string shaped like ``value`` (capitalised names stay capitalised, word counts stay)."""
+    words = []
+    for word in value.split(" "):
+        if word[:1].isupper():
+            words.append("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize())
+        else:
+            words.append(rng.choice(_WORDS))
+    return " ".join(words)
+
+
+def with_synthetic_strings(task: Task, rng: random.Random) -> Task:
+    """Replace plain-word string arguments (not enums, not dates or codes) in the query and the answers.
+
+    Only values that occur exactly once in the query are replaced, so the task stays unambiguous.
+    """
+    query = task.query
+
+    def swap(value, prop):
+        nonlocal query
+        if isinstance(value, list):
+            return [swap(v, prop.get("items", {})) for v in value]
+        if (isinstance(value, str) and _WORDY.fullmatch(value) and "enum" not in prop
+                and len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", query)) == 1):
+            new = synthetic_like(value, rng)
+            query = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", lambda _: new, query)
+            return new
+        return value
+
+    answers = []
+    for answer in task.answers:
+        (name, params), = answer.items()
+        properties = task.tool(name).parameters.get("properties", {})
+        new_params = {}
+        for param, accepted in params.items():
+            if len(accepted) == 1:
+                accepted = [swap(accepted[0], properties.get(param, {}))]
+            new_params[param] = accepted
+        answers.append({name: new_params})
+    return replace(task, query=query, answers=tuple(answers))
+
+
+def literal(value) -> str:
+    """A Python literal that `fcgym.parse_calls` reads back (JSON for strings and numbers)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def python_calls(calls: list[Call]) -> str:
+    """``[f(x=1, y="a")]``, with JSON literals so that `fcgym.parse_calls` reads it back."""
+    return "[" + ", ".join(
+        f"{c.name}(" + ", ".join(f"{k}={literal(v)}" for k, v in c.arguments.items()) + ")" for c in calls
+    ) + "]"
+
+
+def fc_target(task: Task) -> str:
+    if not task.answers:
+        return ABSTAIN
+    calls = task.target_calls()
+    text = python_calls(calls)
+    assert [c.to_dict() for c in parse_calls(text)] == [c.to_dict() for c in calls], text
+    return text
+
+
+class Examples:
+    """Seeded SFT examples ``(messages, tools, reply)`` for one role."""
+
+    def __init__(self, role: str, seed: int, adversarial_fraction: float, synthetic_fraction: float):
+        self.role, self.adversarial_fraction, self.synthetic_fraction = role, adversarial_fraction, synthetic_fraction
+        self.rng = random.Random(seed)
+        self.tasks = DomainTasks(split="train")
+        self.adversary = ScriptedAdversary(seed=seed + 1)
+
+    def task(self) -> Task:
+        task = self.tasks.sample(self.rng)
+        if self.rng.random() < self.synthetic_fraction:
+            task = with_synthetic_strings(task, self.rng)
+        return task
+
+    def rewrite(self, task: Task) -> str:
+        for _ in range(3):
+            query, applied = self.adversary.rewrite(task)
+            if applied:
+                return query
+        return query
+
+    def __next__(self) -> tuple[list[dict], list[dict], str]:
+        task = self.task()
+        tools = [t.schema() for t in task.tools]
+        if self.role == "fc":
+            query = self.rewrite(task) if self.rng.random() < self.adversarial_fraction else task.query
+            messages = [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
+            return messages, tools, fc_target(task)
+        messages = [{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(task)}]
+        return messages, tools, self.rewrite(task)
+
+
+def encode(tokenizer, messages: list[dict], tools: list[dict], reply: str) -> tuple[list[int], list[int]]:
+    """Token ids of prompt + reply + eos, and labels with the prompt masked (-100)."""
+    prompt = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    reply_ids = tokenizer.encode(reply, add_special_tokens=False) + [tokenizer.eos_token_id]
+    return prompt_ids + reply_ids, [-100] * len(prompt_ids) + reply_ids
+
+
+def batches(examples: Examples, tokenizer, size: int, max_length: int, pool: int = 8):
+    """Endless right-padded batches; ``pool`` batches at a time are grouped by length to cut padding.
+
+    No attention mask is needed: with right padding and causal attention no real token sees a pad.
+    """
+    while True:
+        rows = (encode(tokenizer, *next(examples)) for _ in range(size * pool))
+        rows = sorted((r for r in rows if len(r[0]) <= max_length), key=lambda r: len(r[0]))
+        groups = [rows[i:i + size] for i in range(0, len(rows), size)]
+        examples.rng.shuffle(groups)
+        for group in groups:
+            length = max(len(ids) for ids, _ in group)
+            input_ids = torch.full((len(group), length), tokenizer.pad_token_id)
+            labels = torch.full((len(group), length), -100)
+            for i, (ids, labs) in enumerate(group):
+                input_ids[i, :len(ids)] = torch.tensor(ids)
+                labels[i, :len(ids)] = torch.tensor(labs)
+            yield {"input_ids": input_ids, "labels": labels}
+
+
+# ---------------------------------------------------------------- model
+
+
+def build_model(args: Args, tokenizer) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=args.hidden_size, num_hidden_layers=args.layers,
+        num_attention_heads=args.heads, num_key_value_heads=args.heads, intermediate_size=args.intermediate_size,
+        max_position_embeddings=1024, tie_word_embeddings=True, rms_norm_eps=1e-5, rope_theta=10000.0,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )
+    return LlamaForCausalLM(config).to(torch.float32)
+
+
+def learning_rate(args: Args, step: int, progress: float) -> float:
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | None, argv, previous: dict) -> None:
+    """Weights (safetensors), tokenizer, generation config and training.json into ``args.out``."""
+    os.makedirs(args.out, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False,
+        max_new_tokens=256 if args.role == "query" else 160,
+    )
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+    record = {
+        "role": args.role, "steps": step, "minutes": round(minutes, 2), "seed": args.seed,
+        "final_loss": round(loss, 5) if loss is not None else None,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "command": "python -m agents.train_tiny " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "args": vars(args), "torch": torch.__version__,
+    }
+    if previous:
+        record["continued_from"] = previous
+        record["total_steps"] = previous.get("total_steps", previous.get("steps", 0)) + step
+        record["total_minutes"] = round(previous.get("total_minutes", previous.get("minutes", 0)) + minutes, 2)
+    with open(os.path.join(args.out, "training.json"), "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+
+    previous = {}
+    if args.init and os.path.exists(os.path.join(args.init, "training.json")):
+        with open(os.path.join(args.init, "training.json")) as f:
+            previous = json.load(f)
+    if args.init:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(args.init)
+        tokenizer.chat_template = CHAT_TEMPLATES[args.role]
+        model = LlamaForCausalLM.from_pretrained(args.init, dtype=torch.float32)
+    else:
+        tokenizer = build_tokenizer(args.role)
+        model = build_model(args, tokenizer)
+    print(f"{args.role}: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
+    examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction)
+    stream = batches(examples, tokenizer, args.batch_size, args.max_length)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+
+    budget = args.minutes * 60
+    start, step, smoothed, last_save = time.time(), 0, None, 0.0
+    bar = tqdm(total=args.steps or None, unit="step", mininterval=5)
+    model.train()
+    while True:
+        elapsed = time.time() - start
+        progress = max(elapsed / budget if budget else 0.0, step / args.steps if args.steps else 0.0)
+        if progress >= 1.0:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(args, step, progress)
+        inputs = next(stream)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(**inputs).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        smoothed = loss.item() if smoothed is None else 0.9 * smoothed + 0.1 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{smoothed:.4f}")
+        if args.save_every and elapsed - last_save >= args.save_every * 60:
+            save(args, model, tokenizer, step, elapsed / 60, smoothed, argv, previous)
+            model.train()
+            last_save = elapsed
+        if step % args.log_every == 0:
+            tqdm.write(f"step {step} loss {smoothed:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                       f"elapsed {elapsed / 60:.1f} min tokens/batch {inputs['input_ids'].numel()}")
+    bar.close()
+
+    minutes = (time.time() - start) / 60
+    save(args, model, tokenizer, step, minutes, smoothed, argv, previous)
+    print(f"saved {args.out}: {step} steps in {minutes:.1f} min, loss {smoothed:.4f}")
+
+
+if __name__ == "__main__":
+    main()
