@@ -3,12 +3,12 @@
 from fcgym.calls import ParseLimits, parse_calls, parse_tool_calls
 from fcgym.checker import CheckOptions, Verdict, check
 from fcgym.errors import FCGymError, ParseError, ToolArgumentError, ToolExecutionError, UnknownToolError
-from fcgym.sandbox import InProcessSandbox, ToolResult, execute
+from fcgym.sandbox import InProcessSandbox, SubprocessSandbox, ToolResult, execute
 from fcgym.tasks import Task
 from fcgym.tools import Call, Tool, tool
 
 __all__ = [
-    "Call", "CheckOptions", "FCGymError", "InProcessSandbox", "ParseError", "ParseLimits", "Task", "Tool",
+    "Call", "CheckOptions", "FCGymError", "InProcessSandbox", "ParseError", "SubprocessSandbox", "ParseLimits", "Task", "Tool",
     "ToolArgumentError", "ToolExecutionError", "ToolResult", "UnknownToolError", "Verdict", "check", "execute",
     "parse_calls", "parse_tool_calls", "tool",
 ]

@@ -3,13 +3,37 @@
 Possible answers list the accepted values of every parameter; ``""`` among them means the parameter may be
 left out. Calls of an unordered task (parallel calls) are matched to the answers as an assignment, so the
 order in which a model writes independent calls never matters.
+
+One call is checked against one possible answer in BFCL's order (``ast_checker.simple_function_checker``):
+
+1. the function name;
+2. every parameter the tool's schema lists as ``required`` is present (``missing_required``);
+3. each given parameter, in the call's order: it exists in the schema and in the answer (``unexpected_param``),
+   it has the declared type (``type_error``), and it equals an accepted value (``value_error``);
+4. every parameter the answer does not mark omittable (no ``""``) is present (``missing_required``).
+
+Types are read from ``x-bfcl-type`` first (kept by `envs.bfcl` when converting BFCL's dialect), then ``type``.
+They are strict as in Python: ``True`` is not an integer, ``2.0`` is not an integer, ``2`` is a float only with
+``CheckOptions.int_as_float``. As in BFCL, a value of the same type as the answer's accepted values is accepted
+even where the schema says otherwise (possible answers sometimes hold a string for a numeric parameter). Array
+elements are type-checked against ``items`` at every depth.
+
+Where this checker deliberately differs from bfcl-eval's ``ast_checker`` (see ``benchmarks/bench_checker.py``):
+
+- parallel calls are matched by a maximum bipartite matching; BFCL's greedy first-fit rejects correct answers when
+  an earlier answer grabs a call that a later one needed;
+- ``""`` means "may be omitted", never "may be an empty list" (BFCL accepts ``[]`` for any omittable list);
+- dict values nest possible answers at any depth (BFCL's ``dict_checker`` handles one level), and string
+  normalisation applies at every depth; ``any`` puts no constraint on the type (BFCL wants a string there);
+- ``int_as_float`` applies to array elements as well (BFCL converts int to float only at the top level).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from fcgym.tasks import PossibleAnswer, Task
 from fcgym.tools import Call
@@ -32,12 +56,20 @@ class Verdict:
 
     @classmethod
     def correct(cls) -> Verdict:
-        return cls(True, 1.0)
+        return _CORRECT if cls is Verdict else cls(True, 1.0)
 
     @classmethod
     def failed(cls, error_type: str, *errors: str) -> Verdict:
         assert error_type in ERROR_TYPES, error_type
-        return cls(False, 0.0, error_type, tuple(errors))
+        if cls is not Verdict:
+            return cls(False, 0.0, error_type, errors)
+        # The checker's hot path: fill the frozen instance directly instead of through the dataclass __init__.
+        verdict = object.__new__(cls)
+        verdict.__dict__.update(valid=False, score=0.0, error_type=error_type, errors=errors)
+        return verdict
+
+
+_CORRECT = Verdict(True, 1.0)
 
 
 @dataclass(frozen=True)
@@ -47,16 +79,19 @@ class CheckOptions:
     int_as_float: bool = True
     """Accept an integer where a float is expected (``2`` for ``2.0``)."""
     normalize_strings: bool = True
-    """Compare strings case-insensitively, ignoring spaces and the punctuation ``,./-_*^``."""
+    """Compare strings case-insensitively, ignoring spaces and the punctuation ``,./-_*^``, with ``'`` read as ``"``."""
 
 
 DEFAULT_OPTIONS = CheckOptions()
 
 _STRING_NOISE = re.compile(r"[ ,./\-_*^]")
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
+#: Python types of every schema type, JSON Schema's and BFCL's dialect alike (bool is handled apart).
+_PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "float": (float,), "boolean": (bool,),
-    "array": (list, tuple), "tuple": (list, tuple), "object": (dict,), "dict": (dict,),
+    "array": (list, tuple), "tuple": (list, tuple), "object": (dict,), "dict": (dict,), "null": (type(None),),
 }
+_NO_PROPERTIES: dict[str, Any] = {}
+_NOTHING = object()
 
 
 def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -65,34 +100,73 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
     if not answers:
         if calls:
             return Verdict.failed("irrelevance", f"no tool fits this request, but {calls[0].name} was called")
-        return Verdict.correct()
+        return _CORRECT
     if not calls:
         return Verdict.failed("no_call", f"expected {len(answers)} call(s), got none")
-    if len(calls) != len(answers):
-        return Verdict.failed("wrong_count", f"expected {len(answers)} call(s), got {len(calls)}")
-    problems = [[_call_problem(call, answer, task, options) for answer in answers] for call in calls]
-    if task.ordered:
-        pairs = list(enumerate(range(len(calls))))
-    else:
-        pairs = _assignment([[p is None for p in row] for row in problems])
-    for call_index, answer_index in pairs:
-        problem = problems[call_index][answer_index]
+    size = len(answers)
+    if len(calls) != size:
+        return Verdict.failed("wrong_count", f"expected {size} call(s), got {len(calls)}")
+    if size == 1:
+        problem = _call_problem(calls[0], answers[0], task.tools, options)
+        return _CORRECT if problem is None else _failed(problem)
+    tools = {tool.name: tool for tool in task.tools}
+    for index in range(size):  # calls written in the answers' order need no matching
+        problem = _call_problem(calls[index], answers[index], tools, options)
         if problem is not None:
-            return Verdict.failed(*problem)
-    return Verdict.correct()
+            break
+    else:
+        return _CORRECT
+    if task.ordered:
+        return _failed(problem)
+    memo: list[list[Any]] = [[_NOTHING] * size for _ in range(size)]  # memo[call][answer] = problem
+    for earlier in range(index):
+        memo[earlier][earlier] = None
+    memo[index][index] = problem
+
+    def compatible(call: int, answer: int) -> bool:
+        problem = memo[call][answer]
+        if problem is _NOTHING:
+            problem = memo[call][answer] = _call_problem(calls[call], answers[answer], tools, options)
+        return problem is None
+
+    owner = _match(size, compatible)
+    if all(call is not None for call in owner):
+        return _CORRECT
+    # A call that no matching can place: report it against the free answer most like it (same function first).
+    call = next(c for c in range(size) if c not in owner)
+    free = [a for a in range(size) if owner[a] is None]
+    answer = next((a for a in free if next(iter(answers[a])) == calls[call].name), free[0])
+    compatible(call, answer)
+    return _failed(memo[call][answer])
+
+
+def _failed(problem: tuple[str, str, tuple]) -> Verdict:
+    error_type, message, args = problem
+    return Verdict.failed(error_type, message.format(*args))
 
 
 def _assignment(compatible: list[list[bool]]) -> list[tuple[int, int]]:
-    """A maximum bipartite matching (Kuhn's augmenting paths), completed to a full pairing.
-
-    Pairs that did not match keep the index order, so the first reported error is a sensible one.
-    """
+    """A maximum matching over a compatibility matrix (``compatible[call][answer]``), completed to a full pairing
+    in which unmatched calls take the free answers in index order."""
     size = len(compatible)
-    owner: list[int | None] = [None] * size  # owner[answer] = call
+    owner = _match(size, lambda call, answer: compatible[call][answer], stop_early=False)
+    pairs = {call: answer for answer, call in enumerate(owner) if call is not None}
+    free_answers = iter(a for a in range(size) if owner[a] is None)
+    return [(call, pairs[call] if call in pairs else next(free_answers)) for call in range(size)]
+
+
+def _match(size: int, compatible: Callable[[int, int], bool], stop_early: bool = True) -> list[int | None]:
+    """A maximum bipartite matching by Kuhn's augmenting paths: ``owner[answer]`` is its call, or None.
+
+    ``compatible`` is evaluated lazily and each call tries the answer at its own index first. With ``stop_early``
+    the search ends at the first call that cannot be placed: no later augmentation can place it (a property of
+    Kuhn's algorithm), so the matching can no longer be perfect.
+    """
+    owner: list[int | None] = [None] * size
 
     def augment(call: int, seen: set[int]) -> bool:
-        for answer in range(size):
-            if compatible[call][answer] and answer not in seen:
+        for answer in (call, *range(call), *range(call + 1, size)):
+            if answer not in seen and compatible(call, answer):
                 seen.add(answer)
                 if owner[answer] is None or augment(owner[answer], seen):
                     owner[answer] = call
@@ -100,63 +174,151 @@ def _assignment(compatible: list[list[bool]]) -> list[tuple[int, int]]:
         return False
 
     for call in range(size):
-        augment(call, set())
-    pairs = {call: answer for answer, call in enumerate(owner) if call is not None}
-    free_answers = iter(a for a in range(size) if owner[a] is None)
-    return [(call, pairs[call] if call in pairs else next(free_answers)) for call in range(size)]
+        if not augment(call, set()) and stop_early:
+            break
+    return owner
 
 
-def _call_problem(call: Call, answer: PossibleAnswer, task: Task, options: CheckOptions) -> tuple[str, str] | None:
-    """``None`` when ``call`` satisfies ``answer``, else ``(error_type, message)``."""
+def _tool_spec(tool: Any) -> tuple[tuple[str, ...], dict[str, tuple[Any, Any, Any]]]:
+    """A tool's required parameters and ``{param: type spec}`` (see `_type_spec`), computed once per tool."""
+    spec = tool.__dict__.get("_fcgym_check_spec")  # cached like functools.cached_property (Tool is frozen)
+    if spec is None:
+        schema = tool.parameters
+        required = schema.get("required", ())
+        properties = schema.get("properties") or {}
+        spec = (
+            tuple(required) if isinstance(required, (list, tuple)) else (),
+            {param: _type_spec(prop) for param, prop in properties.items()},
+        )
+        tool.__dict__["_fcgym_check_spec"] = spec
+    return spec
+
+
+def _type_spec(prop: Any) -> tuple[Any, Any, type | None]:
+    """``(declared type, items spec, the exact Python type that passes at once or None)``."""
+    if not isinstance(prop, dict):
+        return None, None, None
+    items = prop.get("items")
+    expected = prop.get("x-bfcl-type") or prop.get("type")
+    items_spec = _type_spec(items) if isinstance(items, dict) else None
+    exact = _EXACT_TYPES.get(expected) if isinstance(expected, str) and items_spec is None else None
+    return expected, items_spec, exact
+
+
+#: Schema types a value passes by its exact Python type alone (the fast path of the type check).
+_EXACT_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "object": dict,
+                                 "dict": dict}
+_SCALARS = (str, int, float, bool)
+
+
+def _call_problem(call: Call, answer: PossibleAnswer, tools: dict[str, Any] | tuple[Any, ...],
+                  options: CheckOptions) -> tuple[str, str, tuple] | None:
+    """``None`` when ``call`` satisfies ``answer``, else ``(error_type, message format, format arguments)``.
+
+    The message is formatted only when it is reported: most problems found while matching parallel calls are not.
+    ``tools`` is a dict by name, or the task's tuple of tools (cheaper for a single call).
+    """
     (name, accepted_params), = answer.items()
     if call.name != name:
-        return "wrong_function", f"expected a call to {name}, got {call.name}"
-    tool = task.tool(name)
-    properties = tool.parameters.get("properties", {}) if tool else {}
-    for param in call.arguments:
-        if param not in accepted_params:
-            return "unexpected_param", f"{name}: unexpected parameter {param!r}"
-    for param, accepted in accepted_params.items():
-        if param not in call.arguments:
-            if "" not in accepted:
-                return "missing_required", f"{name}: missing parameter {param!r}"
-            continue
-        value = call.arguments[param]
-        expected_type = properties.get(param, {}).get("type")
-        if expected_type and not _has_type(value, expected_type, options):
-            return "type_error", f"{name}: {param} should be {expected_type}, got {type(value).__name__}"
+        return "wrong_function", "expected a call to {}, got {}", (name, call.name)
+    arguments = call.arguments
+    if isinstance(tools, dict):
+        tool = tools.get(name)
+    else:
+        tool = next((t for t in tools if t.name == name), None)
+    if tool is not None:
+        required, properties = _tool_spec(tool)
+        for param in required:
+            if param not in arguments:
+                return "missing_required", "{}: missing required parameter {!r}", (name, param)
+    else:
+        properties = None
+    for param, value in arguments.items():
+        accepted = accepted_params.get(param)
+        if accepted is None:
+            return "unexpected_param", "{}: unexpected parameter {!r}", (name, param)
+        if properties is not None:
+            type_spec = properties.get(param)
+            if type_spec is None:
+                return "unexpected_param", "{}: unexpected parameter {!r}", (name, param)
+            expected, items, exact = type_spec
+            if expected is not None and type(value) is not exact:
+                if not _has_type(value, expected, items, accepted, options):
+                    return ("type_error", "{}: {} should be {}, got {} {!r}",
+                            (name, param, expected, type(value).__name__, value))
+        value_type = type(value)
+        if value_type in _SCALARS:  # the fast path: an accepted scalar, exactly
+            for option in accepted:
+                if option == value and type(option) is value_type:
+                    break
+            else:
+                option = _NOTHING
+            if option is not _NOTHING:
+                continue
         if not any(_values_match(value, option, options) for option in accepted if option != ""):
-            return "value_error", f"{name}: {param}={value!r} is not one of {accepted!r}"
+            return "value_error", "{}: {}={!r} is not one of {!r}", (name, param, value, accepted)
+    for param, accepted in accepted_params.items():
+        if param not in arguments and "" not in accepted:
+            return "missing_required", "{}: missing parameter {!r}", (name, param)
     return None
 
 
-def _has_type(value: Any, expected: str | list[str], options: CheckOptions) -> bool:
-    if isinstance(expected, list):
-        return any(_has_type(value, e, options) for e in expected)
-    if expected == "any" or expected not in _JSON_TYPES:
+def _is_type(value: Any, expected: str, options: CheckOptions) -> bool:
+    """Whether ``value`` has schema type ``expected`` (unknown types and ``any`` accept everything)."""
+    python_types = _PY_TYPES.get(expected)
+    if python_types is None:
         return True
     if isinstance(value, bool):
         return expected == "boolean"
     if expected == "float" and options.int_as_float and isinstance(value, int):
         return True
-    return isinstance(value, _JSON_TYPES[expected])
+    return isinstance(value, python_types)
+
+
+def _has_type(value: Any, expected: Any, items: tuple[Any, Any, Any] | None, accepted: list[Any],
+              options: CheckOptions) -> bool:
+    """Whether ``value`` has the declared type, or the type of the accepted values themselves."""
+    if expected is None:
+        return True
+    if isinstance(expected, list):
+        ok = any(_is_type(value, e, options) for e in expected)
+    else:
+        ok = _is_type(value, expected, options)
+    if not ok:
+        # The possible answers are the ground truth: a value of their type is not a type error (BFCL's "variable").
+        concrete = next((o for o in accepted if o != ""), _NOTHING)
+        return concrete is not _NOTHING and type(value) is type(concrete)
+    if items is not None and isinstance(value, (list, tuple)):
+        element_options = [e for o in accepted if isinstance(o, (list, tuple)) for e in o]
+        return all(_has_type(element, items[0], items[1], element_options, options) for element in value)
+    return True
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalize(text: str) -> str:
+    return _STRING_NOISE.sub("", text).lower().replace("'", '"')
 
 
 def _values_match(value: Any, option: Any, options: CheckOptions) -> bool:
-    if isinstance(option, dict) and isinstance(value, dict):
-        if any(key not in option for key in value):
+    if isinstance(option, str):
+        if not isinstance(value, str):
             return False
-        return all(
-            (key in value and any(_values_match(value[key], o, options) for o in accepted if o != ""))
-            or (key not in value and "" in accepted)
-            for key, accepted in ((k, v if isinstance(v, list) else [v]) for k, v in option.items())
-        )
-    if isinstance(option, (list, tuple)) and isinstance(value, (list, tuple)):
-        return len(option) == len(value) and all(_values_match(v, o, options) for v, o in zip(value, option))
-    if isinstance(option, str) and isinstance(value, str):
-        if options.normalize_strings:
-            return _STRING_NOISE.sub("", value).lower() == _STRING_NOISE.sub("", option).lower()
-        return value == option
+        return value == option or (options.normalize_strings and _normalize(value) == _normalize(option))
+    if isinstance(option, dict):
+        if not isinstance(value, dict) or any(key not in option for key in value):
+            return False
+        for key, accepted in option.items():
+            if not isinstance(accepted, list):
+                accepted = [accepted]
+            if key in value:
+                if not any(_values_match(value[key], o, options) for o in accepted if o != ""):
+                    return False
+            elif "" not in accepted:
+                return False
+        return True
+    if isinstance(option, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(option) == len(value)
+                and all(_values_match(v, o, options) for v, o in zip(value, option)))
     if isinstance(value, bool) or isinstance(option, bool):
         return value is option
     if isinstance(value, (int, float)) and isinstance(option, (int, float)):

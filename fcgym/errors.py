@@ -19,3 +19,15 @@ class UnknownToolError(FCGymError):
 
 class ToolExecutionError(FCGymError):
     """Tool code that raised, hung or ran out of resources."""
+
+
+class ToolTimeoutError(ToolExecutionError):
+    """Tool code that ran past its wall-clock timeout or its CPU-time limit (its worker was replaced)."""
+
+
+class ToolCrashedError(ToolExecutionError):
+    """Tool code that killed its worker process (a signal such as SIGSEGV, or an exit); the worker was replaced."""
+
+
+class ToolMemoryError(ToolExecutionError):
+    """Tool code that ran out of its address-space limit (its worker was replaced)."""

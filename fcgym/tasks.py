@@ -34,18 +34,29 @@ class Task:
         return next((t for t in self.tools if t.name == name), None)
 
     def target_calls(self) -> list[Call]:
-        """The canonical answer: for every call, the first accepted value of every non-omittable parameter."""
-        calls = []
-        for answer in self.answers:
-            (name, params), = answer.items()
-            arguments = {}
-            for param, accepted in params.items():
-                value = next((v for v in accepted if v != ""), None)
-                if value is not None:
-                    arguments[param] = value
-            calls.append(Call(name, arguments))
-        return calls
+        """The canonical answer: for every call, the first accepted value of every parameter that may not be
+        left out, resolved recursively through dict-valued parameters (which nest the possible-answer form)."""
+        return [Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items()]
 
     def fresh_state(self) -> dict[str, Any]:
         """A private deep copy of the initial state for one episode."""
         return copy.deepcopy(self.initial_state)
+
+
+def _first_accepted(params: dict[str, Any]) -> dict[str, Any]:
+    """``{param: [accepted...]}`` -> ``{param: first accepted value}``, leaving out omittable parameters."""
+    resolved = {}
+    for param, accepted in params.items():
+        options = accepted if isinstance(accepted, list) else [accepted]
+        value = next((v for v in options if v != ""), "")
+        if value != "" or "" not in options:
+            resolved[param] = _resolve(value)
+    return resolved
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _first_accepted(value)
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    return value

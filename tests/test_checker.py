@@ -207,3 +207,68 @@ def test_string_normalisation_knob(written):
 def test_normalisation_does_not_ignore_letters():
     task = _task({"pay": {"recipient": ["Alice"]}})
     assert _error([Call("pay", {"recipient": "Alice B"})], task) == "value_error"
+
+
+# ------------------------------------------------------------------------- BFCL's stricter rules
+
+STRICT = Tool("s", "A tool with a schema.", {
+    "type": "object", "required": ["a"],
+    "properties": {"a": {"type": "string"}, "f": {"type": "number", "x-bfcl-type": "float"},
+                   "n": {"type": "integer"}, "xs": {"type": "array", "items": {"type": "integer"}},
+                   "anything": {"x-bfcl-type": "any"}}})
+
+
+def _strict(**accepted):
+    return _task({"s": accepted}, tools=(STRICT,))
+
+
+def test_schema_required_parameter_is_required_even_if_the_answer_marks_it_omittable():
+    task = _strict(a=["", "x"])
+    assert _error([Call("s", {})], task) == "missing_required"
+    assert _error([Call("s", {"a": "x"})], task) is None
+
+
+def test_parameter_missing_from_the_schema_is_unexpected_even_if_the_answer_lists_it():
+    task = _strict(a=["x"], ghost=["y"])
+    assert _error([Call("s", {"a": "x", "ghost": "y"})], task) == "unexpected_param"
+
+
+def test_x_bfcl_type_float_is_read_before_the_json_type():
+    task = _strict(a=["x"], f=[2.5])
+    assert _error([Call("s", {"a": "x", "f": 2.5})], task) is None
+    assert _error([Call("s", {"a": "x", "f": 3})], task) == "value_error"
+    assert _error([Call("s", {"a": "x", "f": 3})], task, CheckOptions(int_as_float=False)) == "type_error"
+    assert _error([Call("s", {"a": "x", "f": "2.5"})], task) == "type_error"
+
+
+def test_a_value_of_the_answers_own_type_is_not_a_type_error():
+    # BFCL's possible answers sometimes hold a string (or None) for a numeric parameter: the answer is the truth.
+    assert _error([Call("s", {"a": "x", "n": "$count"})], _strict(a=["x"], n=["$count"])) is None
+    assert _error([Call("s", {"a": "x", "n": None})], _strict(a=["x"], n=[None])) is None
+    assert _error([Call("s", {"a": "x", "n": "7"})], _strict(a=["x"], n=[7])) == "type_error"
+
+
+def test_array_elements_are_type_checked():
+    task = _strict(a=["x"], xs=[[1, 2]])
+    assert _error([Call("s", {"a": "x", "xs": [1, 2]})], task) is None
+    assert _error([Call("s", {"a": "x", "xs": [1, "2"]})], task) == "type_error"
+    assert _error([Call("s", {"a": "x", "xs": [1, True]})], task) == "type_error"
+
+
+def test_any_type_accepts_every_type():
+    assert _error([Call("s", {"a": "x", "anything": 5})], _strict(a=["x"], anything=[5])) is None
+
+
+def test_an_omittable_list_is_not_satisfied_by_an_empty_list():
+    # BFCL accepts [] here (len("") == 0 in its list checker); "" means "may be left out", not "may be empty".
+    assert _error([Call("s", {"a": "x", "xs": []})], _strict(a=["x"], xs=["", [1]])) == "value_error"
+
+
+def test_quotes_are_normalised_like_bfcl():
+    assert _error([Call("pay", {"recipient": "it's"})], _task({"pay": {"recipient": ['it"s']}})) is None
+
+
+def test_parallel_failure_reports_the_unplaceable_call_against_a_free_answer_of_its_function():
+    task = _task({"lookup": {"key": ["a"]}}, {"set": {"x": [1]}}, {"set": {"x": [2]}})
+    verdict = check([Call("set", {"x": 1}), Call("lookup", {"key": "a"}), Call("set", {"x": 3})], task)
+    assert verdict.error_type == "value_error" and "x=3" in verdict.errors[0]
