@@ -4,10 +4,18 @@ This module is the pattern for a domain; to add one, copy its shape:
 
 1. Write tools with `fcgym.tool`: ``fn(state, **arguments)`` reads and changes ``state`` and raises
    ``ValueError`` for a request the world refuses (the sandbox turns it into a typed tool error).
-2. ``initial_state(rng)`` builds a small random world; ``TOOLS`` lists the tools.
+2. ``initial_state(rng, split)`` builds a small random world (from the ``split``'s names, so that the arguments
+   drawn below name things that exist); ``TOOLS`` lists the tools. Use top-level state keys no other domain uses
+   (a "multiple" task merges several worlds).
 3. ``TEMPLATES`` maps each tool to query templates whose ``{slots}`` are the call's arguments, and
    ``sample_arguments(tool_name, rng, split)`` draws those arguments (``split`` keeps train and test values apart).
-4. Register the module in ``envs/domains/__init__.py``. Task kinds (single, parallel, irrelevance) come for free.
+   A call uses a template whose slots are exactly its arguments, so an optional parameter that is sometimes left
+   out needs templates with and without its slot. Templates state every value literally (numbers as digits,
+   strings verbatim; a list's items are joined as "a, b and c", an object's leaves are indexed: ``{span[start]}``)
+   and mention no other value of the tool's enums. Tool names must be unique across domains.
+4. ``IRRELEVANT_QUERIES``: 5-8 requests no tool fits that mention none of the domain's enum values.
+5. Register the module in ``envs/domains/__init__.py``. Task kinds (single, parallel, multiple, irrelevance)
+   come for free; the generator draws again until the canonical answer runs on the world without a tool error.
 """
 
 from __future__ import annotations
@@ -157,7 +165,7 @@ IRRELEVANT_QUERIES = [
 ]
 
 
-def initial_state(rng: random.Random) -> dict[str, Any]:
+def initial_state(rng: random.Random, split: str = "train") -> dict[str, Any]:
     return {
         "accounts": {a: {"balance": float(rng.randint(500, 5000)), "frozen": False} for a in ACCOUNTS},
         "budgets": {},
