@@ -1,8 +1,8 @@
 """The validity gate: does a rewritten query still ask for exactly the task's target calls?
 
-Rule checks (no model): every target value is stated in the query, no other value of the target tool's
-enum parameters is mentioned in a single-call request (it would make the request ambiguous), and an irrelevance query mentions no
-tool's enum values. A `judge` (any callable ``(query, task) -> bool``) can veto what the rules accept.
+Rule checks (no model): every target value that may not be left out is stated in the query, no other
+value of the target tool's enum parameters is mentioned in a single-call request (it would make the request
+ambiguous), and an irrelevance query mentions no tool's enum values. A `judge` (any callable ``(query, task) -> bool``) can veto what the rules accept.
 """
 
 from __future__ import annotations
@@ -45,6 +45,15 @@ def _mentions(text: str, value: Any) -> bool:
     return not forms or any(re.search(rf"(?<![\w.])(?<!\d,){re.escape(f)}(?!\w|[.,]\d)", text) for f in forms)
 
 
+def _leaves(value: Any) -> list[Any]:
+    """The scalar values inside nested lists and dicts."""
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
 def check_query(query: str, task: Task, judge: Callable[[str, Task], bool] | None = None) -> Validity:
     """Rule checks, then the optional judge."""
     if not isinstance(query, str) or not query.strip():
@@ -54,11 +63,15 @@ def check_query(query: str, task: Task, judge: Callable[[str, Task], bool] | Non
     text = query.lower()
     reasons = []
     targets = task.target_calls()
-    for call in targets:
+    for answer, call in zip(task.answers, targets):
+        accepted_values = answer[call.name]
         for param, value in call.arguments.items():
-            if not _mentions(text, value):
+            accepted = accepted_values.get(param, [value])
+            if "" in accepted:
+                continue  # a parameter that may be left out need not be stated
+            if not any(_mentions(text, option) for option in accepted):
                 reasons.append(f"{call.name}.{param}={value!r} is not stated")
-    target_values = {str(v).lower() for call in targets for v in call.arguments.values()}
+    target_values = {str(leaf).lower() for call in targets for leaf in _leaves(call.arguments)}
     called = {call.name for call in targets}
     for tool in task.tools:
         if len(targets) > 1 or (targets and tool.name not in called):

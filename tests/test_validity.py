@@ -127,3 +127,14 @@ def test_judge_can_veto_but_not_rescue():
     assert not check_query("Move 260 from checking to savings.", TRANSFER,
                            judge=lambda q, t: calls.append(q) or True).valid
     assert calls == []  # the judge is not asked once the rules reject
+
+
+def test_an_optional_parameter_left_unsaid_need_not_be_stated():
+    from envs.domains import banking, possible_answer
+    from fcgym import Task
+
+    answer = possible_answer(banking.list_transactions, {"account": "savings"})
+    task = Task(id="t", tools=banking.TOOLS, query="List my savings transactions.", answers=(answer,))
+    assert task.target_calls()[0].arguments == {"account": "savings", "limit": 5}
+    assert check_query("Show the savings transactions.", task).valid
+    assert not check_query("Show the transactions.", task).valid
