@@ -60,6 +60,7 @@ At the end, both agents' info holds ``task_id``, ``query``, ``query_valid``, ``v
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from typing import Any
@@ -114,12 +115,18 @@ def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[di
     return json.loads(observation["messages"]), json.loads(observation["tools"])
 
 
+@functools.lru_cache(maxsize=4096)
+def tools_json(tools: tuple[Tool, ...]) -> str:
+    """The tools' schemas as JSON text, built once per tool set."""
+    return json.dumps([tool.schema() for tool in tools])
+
+
 class Duel:
     """The rules of one ToolDuel episode, shared by the AEC and parallel envs."""
 
     def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None):
         self.task, self.max_turns, self.invalid_penalty, self.sandbox = task, max_turns, invalid_penalty, sandbox
-        self.tools_json = json.dumps([tool.schema() for tool in task.tools])
+        self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
         self.query_messages = [
             {"role": "system", "content": QUERY_SYSTEM_PROMPT},

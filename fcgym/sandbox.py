@@ -11,7 +11,6 @@ processes. Both raise `ToolExecutionError` (or one of its subclasses) when the t
 
 from __future__ import annotations
 
-import copy
 import ctypes
 import importlib
 import json
@@ -38,6 +37,7 @@ from fcgym.errors import (
     ToolTimeoutError,
     UnknownToolError,
 )
+from fcgym.tasks import copy_state
 from fcgym.tools import Call, Tool
 
 MAX_RESULT_CHARS = 4_000
@@ -102,7 +102,7 @@ def execute(
             if tool is None:
                 raise UnknownToolError(f"unknown tool {call.name!r}; available: {', '.join(by_name)}")
             tool.validate(call.arguments)
-            scratch = copy.deepcopy(state)
+            scratch = copy_state(state)
             text = _to_json(tool, sandbox.run(tool, call.arguments, scratch))
             if len(text) > MAX_RESULT_CHARS:
                 text = text[:MAX_RESULT_CHARS] + "...(truncated)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ class Task:
 
     def fresh_state(self) -> dict[str, Any]:
         """A private deep copy of the initial state for one episode."""
-        return copy.deepcopy(self.initial_state)
+        return copy_state(self.initial_state)
 
 
 def _first_accepted(params: dict[str, Any]) -> dict[str, Any]:
@@ -60,3 +60,8 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, list):
         return [_resolve(v) for v in value]
     return value
+
+
+def copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a world state (plain data); a pickle round trip is several times faster than deepcopy."""
+    return pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))

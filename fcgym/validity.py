@@ -7,7 +7,6 @@ ambiguous), and an irrelevance query mentions no tool's enum values. A `judge` (
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,7 +41,21 @@ def _mentions(text: str, value: Any) -> bool:
     if isinstance(value, dict):
         return all(_mentions(text, v) for v in value.values())
     forms = surface_forms(value)
-    return not forms or any(re.search(rf"(?<![\w.])(?<!\d,){re.escape(f)}(?!\w|[.,]\d)", text) for f in forms)
+    return not forms or any(_stated(text, form) for form in forms)
+
+
+def _stated(text: str, form: str) -> bool:
+    """``form`` occurs in ``text`` as a whole token: not inside a word or a longer number (1,250 is not 250)."""
+    start = text.find(form)
+    while start != -1:
+        end = start + len(form)
+        before, after = text[max(0, start - 2):start], text[end:end + 2]
+        glued_before = before[-1:].isalnum() or before[-1:] in ("_", ".") or (before[-1:] == "," and before[:1].isdigit())
+        glued_after = after[:1].isalnum() or after[:1] == "_" or (after[:1] in (".", ",") and after[1:2].isdigit())
+        if not glued_before and not glued_after:
+            return True
+        start = text.find(form, start + 1)
+    return False
 
 
 def _leaves(value: Any) -> list[Any]:
