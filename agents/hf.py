@@ -6,6 +6,7 @@ log-probabilities, so it is also a `TrainableAgent` for the PPO trainers.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -29,6 +30,8 @@ class HFAgent:
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.max_length = getattr(model.config, "max_position_embeddings", 2048)
+        # transformers 5.24 renamed the KV-cache argument and output field from past_key_values to cache
+        self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.generator = torch.Generator()
         self.reset(seed)
 
@@ -71,11 +74,11 @@ class HFAgent:
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         finished = torch.zeros(len(prompts), dtype=torch.bool)
         tokens, logprobs = [], []
-        past = None
+        cache = None
         for _ in range(self.max_new_tokens):
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             past_key_values=past, use_cache=True)
-            past = out.past_key_values
+                             use_cache=True, **{self.cache_name: cache})
+            cache = getattr(out, self.cache_name)
             logits = out.logits[:, -1, :].float()
             if self.temperature > 0:
                 step_logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
