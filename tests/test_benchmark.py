@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTEFACTS = ("config.yaml", "report.json", "report.md", "benchmark.png", "adversarial.jsonl")
+ARTEFACTS = ("config.yaml", "episodes.jsonl", "report.json", "report.md", "benchmark.png", "adversarial.jsonl")
 
 
 class BrokenFC:
@@ -18,6 +19,29 @@ class BrokenFC:
 
     def act(self, messages: list[dict], tools: list[dict]) -> str:
         return '[{"name": "nope", "arguments": {}}]'
+
+
+class CountingFC:
+    """The keyword FC agent that counts the prompts it answers and, if told, crashes at a given batch."""
+
+    prompts = 0
+    batches = 0
+    crash_at_batch: int | None = None
+
+    def __init__(self):
+        from agents.scripted import KeywordFC
+
+        self.inner = KeywordFC()
+
+    def act_batch(self, prompts: list) -> list[str]:
+        if CountingFC.batches == CountingFC.crash_at_batch:
+            raise KeyboardInterrupt("simulated interruption")
+        CountingFC.batches += 1
+        CountingFC.prompts += len(prompts)
+        return [self.inner.act(*prompt) for prompt in prompts]
+
+    def act(self, messages: list[dict], tools: list[dict]) -> str:
+        return self.act_batch([(messages, tools)])[0]
 
 
 def benchmark(run_dir: Path, *overrides: str) -> dict:
@@ -49,7 +73,8 @@ def test_report_matches_its_episodes(keyword_run):
     attacks = [e for e in episodes if e["condition"] == "attack"]
     assert len(clean) == 8 and len(attacks) == 16
     assert report["config"]["num_tasks"] == 8 and "num_tasks: 8" in (run_dir / "config.yaml").read_text()
-    assert set(report["versions"]) == {"fcgym", "torch", "transformers", "gymnasium", "pettingzoo"}
+    assert set(report["versions"]) >= {"fcgym", "torch", "transformers", "gymnasium", "pettingzoo"}
+    assert report["versions"]["fcgym"] and report["seed"] == 0
 
     valid = [e for e in attacks if e["query_valid"]]
     assert summary["clean_accuracy"]["value"] == pytest.approx(mean(e["correct"] for e in clean))
@@ -110,3 +135,137 @@ def test_same_seed_same_episodes(tmp_path):
     first = episodes(3, "a")
     assert first == episodes(3, "b")
     assert [e["task_id"] for e in first] != [e["task_id"] for e in episodes(4, "c")]
+
+
+def in_process(run_dir: Path, **overrides):
+    from agents.benchmark import Args, run
+
+    return run(Args(**{"num_tasks": 6, "attacks_per_task": 1, "bootstrap": 100, "run_dir": str(run_dir), **overrides}))
+
+
+COUNTING = {"kind": "python", "target": "tests.test_benchmark:CountingFC"}
+
+
+def test_interrupted_run_resumes_without_replaying_finished_batches(tmp_path, monkeypatch):
+    from agents.benchmark import BenchmarkError
+
+    # The factory imports this module by its dotted name, which may be another module object than pytest's.
+    CountingFC = importlib.import_module("tests.test_benchmark").CountingFC
+
+    monkeypatch.setattr(CountingFC, "prompts", 0)
+    monkeypatch.setattr(CountingFC, "batches", 0)
+    uninterrupted = in_process(tmp_path / "full", agent=COUNTING, batch_size=4)
+    # batches of 4: clean 4 + 2, attacks 4 + 2; every query is valid, so every episode asks the agent
+    assert CountingFC.batches == 4 and CountingFC.prompts == 12
+
+    run_dir = tmp_path / "interrupted"
+    monkeypatch.setattr(CountingFC, "batches", 0)
+    monkeypatch.setattr(CountingFC, "crash_at_batch", 2)
+    with pytest.raises(KeyboardInterrupt):
+        in_process(run_dir, agent=COUNTING, batch_size=4)
+    lines = (run_dir / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 6  # the two clean batches
+    (run_dir / "episodes.jsonl").write_text("\n".join(lines) + "\n" + lines[0][:20])  # a line cut short
+
+    with pytest.raises(BenchmarkError, match="config differs.*seed"):
+        in_process(run_dir, agent=COUNTING, batch_size=4, resume=True, seed=1)
+    monkeypatch.setattr(CountingFC, "crash_at_batch", None)
+    monkeypatch.setattr(CountingFC, "prompts", 0)
+    resumed = in_process(run_dir, agent=COUNTING, batch_size=4, resume=True, bootstrap=50)
+    assert CountingFC.prompts == 6  # only the attack batches were played
+    assert resumed["episodes"] == uninterrupted["episodes"]
+    assert resumed["summary"]["clean_accuracy"]["value"] == uninterrupted["summary"]["clean_accuracy"]["value"]
+    assert len((run_dir / "episodes.jsonl").read_text().splitlines()) == 12
+
+    monkeypatch.setattr(CountingFC, "prompts", 0)
+    in_process(run_dir, agent=COUNTING, batch_size=4)  # resume=false: a fresh run replaces the episodes
+    assert CountingFC.prompts == 12
+
+
+def test_compare_gives_the_difference_of_the_reports(tmp_path):
+    from agents.benchmark import compare
+
+    keyword = in_process(tmp_path / "keyword")
+    broken = in_process(tmp_path / "broken", agent={"kind": "python", "target": "tests.test_benchmark:BrokenFC"})
+    result = compare(tmp_path / "keyword", tmp_path / "broken", resamples=200)
+    assert result["paired"] and result["num_tasks"] == [6, 6]
+    for name in ("clean_accuracy", "adversarial_accuracy"):
+        metric = result["metrics"][name]
+        expected = broken["summary"][name]["value"] - keyword["summary"][name]["value"]
+        assert metric["a"] == keyword["summary"][name]["value"] and metric["b"] == broken["summary"][name]["value"]
+        assert metric["difference"] == pytest.approx(expected)
+        low, high = metric["ci95"]
+        assert low <= expected + 1e-9 <= high + 2e-9
+
+    printed = subprocess.run([sys.executable, "-m", "agents.benchmark", "compare", str(tmp_path / "keyword"),
+                              str(tmp_path / "broken"), "--out", str(tmp_path / "cmp")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    assert "clean accuracy" in printed.stdout and "paired by task id" in printed.stdout
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["metrics"] == result["metrics"]
+
+
+def test_pass_hat_k_of_a_deterministic_agent_equals_pass_1(tmp_path):
+    report = in_process(tmp_path, num_tasks=5, trials=3, attacks_per_task=2)
+    assert len(report["episodes"]) == 5 * 3 * (1 + 2)
+    for condition in ("clean", "attack"):
+        values = report["pass_hat_k"][condition]
+        assert list(values) == ["1", "2", "3"] and values["1"] is not None
+        assert values["2"] == pytest.approx(values["1"]) and values["3"] == pytest.approx(values["1"])
+    assert report["pass_hat_k"]["clean"]["1"] == pytest.approx(report["summary"]["clean_accuracy"]["value"])
+    assert report["pass_hat_k"]["attack"]["1"] == pytest.approx(report["summary"]["adversarial_accuracy"]["value"])
+
+
+def test_pass_hat_k_counts_units_whose_every_trial_succeeds():
+    from agents.benchmark import pass_hat_k
+
+    def episode(task, trial, correct):
+        return {"condition": "clean", "task_index": task, "attack": 0, "trial": trial, "correct": correct,
+                "query_valid": True}
+
+    records = [episode(0, t, True) for t in range(3)] + [episode(1, t, t != 1) for t in range(3)]
+    values = pass_hat_k(records, 3)["clean"]
+    assert values["1"] == pytest.approx((1 + 2 / 3) / 2)
+    assert values["2"] == pytest.approx((1 + 1 / 3) / 2)
+    assert values["3"] == pytest.approx(0.5)  # only task 0 succeeds in all three trials
+
+
+def test_bfcl_tasks_with_the_keyword_agent(tmp_path):
+    pytest.importorskip("bfcl_eval")
+    from envs.bfcl import load
+    from fcgym.validity import check_query
+
+    categories = ["simple_python", "multiple"]
+    report = in_process(tmp_path, tasks="bfcl", bfcl_categories=categories, num_tasks=8, attacks_per_task=2)
+    questions = {t.id: t for c in categories for t in load(c)}
+    clean = [e for e in report["episodes"] if e["condition"] == "clean"]
+    assert len(clean) == 8 and report["tasks"]["rejected_by_gate"] > 0
+    for episode in report["episodes"]:
+        task = questions[episode["task_id"]]
+        assert episode["seed_query"] == task.query and episode["group"] in categories
+        assert episode["query_valid"] == check_query(episode["query"], task).valid
+    assert all(e["query_valid"] for e in clean)
+    assert any(e["operators"] for e in report["episodes"] if e["condition"] == "attack")
+    assert set(report["per_domain"]) <= set(categories)
+    assert sum(v["n_clean"] for v in report["per_domain"].values()) == 8
+    rows = [json.loads(line) for line in (tmp_path / "adversarial.jsonl").read_text().splitlines()]
+    assert all(row["tools"] and row["task_id"] in questions for row in rows)
+
+
+def test_broken_agent_scores_zero_on_bfcl(tmp_path):
+    pytest.importorskip("bfcl_eval")
+    report = in_process(tmp_path, tasks="bfcl", bfcl_categories=["simple_python", "irrelevance"], num_tasks=8,
+                        agent={"kind": "python", "target": "tests.test_benchmark:BrokenFC"})
+    assert report["summary"]["clean_accuracy"]["value"] == 0.0
+    assert report["summary"]["adversarial_accuracy"]["value"] == 0.0
+    assert all(v["clean_accuracy"] == 0.0 for v in report["per_domain"].values())
+
+
+def test_adversarial_dataset_export(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    in_process(tmp_path, num_tasks=12)
+    rows = (tmp_path / "adversarial.jsonl").read_text().splitlines()
+    if rows:
+        dataset = datasets.load_from_disk(str(tmp_path / "adversarial_dataset"))
+        assert len(dataset) == len(rows)
+        assert dataset[0]["query"] == json.loads(rows[0])["query"]
