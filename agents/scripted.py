@@ -537,13 +537,19 @@ class ScriptedAdversary:
         self.rng = random.Random(seed)
 
     def rewrite(self, task: Task) -> tuple[str, list[str]]:
-        """A valid perturbed query for ``task`` and the names of the operators applied."""
-        chosen = self.rng.sample(self.operators, self.rng.randint(1, min(self.max_operators, len(self.operators))))
+        """A valid perturbed query for ``task`` and the names of the operators applied.
+
+        Draws how many operators to apply (1 to ``max_operators``), then tries operators in random order,
+        skipping those that do not apply to this query, until that many changed it.
+        """
+        wanted = self.rng.randint(1, min(self.max_operators, len(self.operators)))
         query, applied = task.query, []
-        for name in chosen:
+        for name in self.rng.sample(self.operators, len(self.operators)):
             candidate = OPERATORS[name](query, task, self.rng)
             if candidate != query and check_query(candidate, task).valid:
                 query, applied = candidate, applied + [name]
+                if len(applied) == wanted:
+                    break
         return query, applied
 
     def act(self, messages: list[dict], tools: list[dict]) -> str:

@@ -74,6 +74,7 @@ from fcgym import ParseError, Task, Tool, check, execute, parse_calls
 from fcgym.checker import Verdict
 from fcgym.sandbox import Sandbox
 from fcgym.spaces import UnicodeText
+from fcgym.tasks import possible_answer
 from fcgym.validity import check_query
 
 QUERY, FC = "query_0", "fc_0"
@@ -91,8 +92,8 @@ QUERY_SYSTEM_PROMPT = (
 
 
 def query_prompt(task: Task) -> str:
-    """The user message ``query_0`` sees: the target calls and the seed query."""
-    targets = json.dumps([call.to_dict() for call in task.target_calls()])
+    """The user message ``query_0`` sees: the target calls (without omittable arguments) and the seed query."""
+    targets = json.dumps([call.to_dict() for call in task.stated_calls()])
     return f"Target calls: {targets}\nSeed query: {task.query}"
 
 
@@ -106,7 +107,9 @@ def task_from_query_prompt(messages: list[dict], tools: list[dict]) -> Task:
     targets = json.loads(targets_line.removeprefix("Target calls: "))
     schemas = tuple(Tool(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"])
                     for t in tools)
-    answers = tuple({c["name"]: {k: [v] for k, v in c["arguments"].items()}} for c in targets)
+    by_name = {tool.name: tool for tool in schemas}
+    answers = tuple(possible_answer(by_name[c["name"]], c["arguments"]) if c["name"] in by_name
+                    else {c["name"]: {k: [v] for k, v in c["arguments"].items()}} for c in targets)
     return Task(id="from-prompt", tools=schemas, query=seed_query, answers=answers)
 
 

@@ -12,6 +12,15 @@ from fcgym.tools import Call, Tool
 PossibleAnswer = dict[str, dict[str, list[Any]]]
 
 
+def possible_answer(tool: Tool, arguments: dict[str, Any]) -> PossibleAnswer:
+    """The possible answer for one call: the stated values, and optional parameters that may be left out."""
+    params = {name: [value] for name, value in arguments.items()}
+    for name, prop in tool.parameters.get("properties", {}).items():
+        if name not in params and "default" in prop:
+            params[name] = ["", prop["default"]]
+    return {tool.name: params}
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """One episode's tools, seed query, possible answers and initial state.
@@ -37,6 +46,11 @@ class Task:
         """The canonical answer: for every call, the first accepted value of every parameter that may not be
         left out, resolved recursively through dict-valued parameters (which nest the possible-answer form)."""
         return [Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items()]
+
+    def stated_calls(self) -> list[Call]:
+        """The target calls without the parameters that may be left out: what a request must state."""
+        return [Call(call.name, {k: v for k, v in call.arguments.items() if "" not in answer[call.name].get(k, [])})
+                for call, answer in zip(self.target_calls(), self.answers)]
 
     def fresh_state(self) -> dict[str, Any]:
         """A private deep copy of the initial state for one episode."""

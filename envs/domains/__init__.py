@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from fcgym import Task, Tool, execute
+from fcgym.tasks import possible_answer
 from envs.domains import banking, calendar, files, shopping, travel, units_weather
 
 DOMAINS: dict[str, ModuleType] = {
@@ -34,15 +35,6 @@ _names = [t.name for m in DOMAINS.values() for t in m.TOOLS]
 assert len(_names) == len(set(_names)), "tool names must be unique across domains"
 _keys = [k for m in DOMAINS.values() for k in m.initial_state(random.Random(0), "train")]
 assert len(_keys) == len(set(_keys)), "state keys must be unique across domains"
-
-
-def possible_answer(tool: Tool, arguments: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
-    """The possible answer for one call: the stated values, and optional parameters that may be left out."""
-    params = {name: [value] for name, value in arguments.items()}
-    for name, prop in tool.parameters.get("properties", {}).items():
-        if name not in params and "default" in prop:
-            params[name] = ["", prop["default"]]
-    return {tool.name: params}
 
 
 def template_fields(template: str) -> frozenset[str]:
