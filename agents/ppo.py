@@ -21,7 +21,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel
 
-from agents.base import Agent, Sample
+from agents.base import Agent, Sample, reset_agent
 from agents.factory import build_agent
 from agents.hf import HFAgent
 from agents.runs import RunLogger, save_config, seed_everything
@@ -185,16 +185,27 @@ def ppo_update(model: PreTrainedModel, head: ValueHead, reference: PreTrainedMod
 
 
 class Learner:
-    """An `HFAgent` being trained: its value head, a frozen copy as KL reference, and the optimizer."""
+    """An `HFAgent` being trained: its value head, a frozen KL reference (the starting model), and the optimizer.
 
-    def __init__(self, agent: HFAgent, config: PPOConfig, seed: int, checkpoint: Path | None = None):
+    ``checkpoint`` (a directory `save` wrote) restores the value head and the optimizer's state.
+    """
+
+    def __init__(self, agent: HFAgent, config: PPOConfig, seed: int, checkpoint: Path | None = None,
+                 reference: PreTrainedModel | None = None):
         self.agent, self.config = agent, config
         self.model = agent.model
         self.head = load_value_head(self.model, checkpoint)
-        self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.reference = copy.deepcopy(reference or self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.head.parameters()],
                                           lr=config.learning_rate, eps=1e-5)
+        if checkpoint is not None and (checkpoint / "optimizer.pt").exists():
+            self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
         self.generator = torch.Generator().manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Re-seed sampling and minibatch order, so a phase replays the same from any starting point."""
+        self.agent.reset(seed)
+        self.generator.manual_seed(seed)
 
     def update(self, samples: list[Sample], rewards: list[float]) -> dict[str, float]:
         """One PPO update; an empty batch changes nothing."""
@@ -207,11 +218,12 @@ class Learner:
         return stats
 
     def save(self, directory: Path) -> None:
-        """Save the policy, its tokenizer and its value head, loadable with `HFAgent.from_pretrained`."""
+        """Save the policy and tokenizer (loadable with `HFAgent.from_pretrained`), value head and optimizer."""
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory)
         self.agent.tokenizer.save_pretrained(directory)
         save_value_head(self.head, directory)
+        torch.save(self.optimizer.state_dict(), directory / "optimizer.pt")
 
 
 @dataclass
@@ -242,10 +254,14 @@ class TrainerArgs:
 
 def prepare(args: TrainerArgs, learner: Learner | None, opponent: Agent | None, logger: RunLogger | None,
             first_step: int) -> tuple[Learner, Agent, RunLogger, list[parallel_env]]:
-    """Seed, then build whatever the caller did not pass: learner, opponent, logger, and the batch of envs."""
-    seed_everything(args.seed + first_step)
+    """Build whatever the caller did not pass (learner, opponent, logger, the batch of envs), then seed every
+    random source from ``(args.seed, first_step)`` alone, so a phase replays the same however it is reached."""
     learner = learner or Learner(build_agent({**args.policy, "seed": args.seed}), args.ppo, args.seed)
     opponent = opponent or build_agent(args.opponent)
+    phase_seed = args.seed * 1_000_003 + first_step
+    seed_everything(phase_seed)
+    learner.reseed(phase_seed)
+    reset_agent(opponent, phase_seed + 1)
     logger = logger or RunLogger(Path(args.run_dir))
     envs = [parallel_env(tasks=DomainTasks(split="train"), **args.env) for _ in range(args.batch_size)]
     return learner, opponent, logger, envs

@@ -9,11 +9,14 @@ a frozen query model (`agents.ppo_fc`), and evaluates both on held-out tasks. Th
 * ``selfplay.png`` (both sides per round) and ``summary.md`` (the figures per round, as printed).
 
 Configured with Hydra (``hydra_conf/config.yaml``); sweep with ``python -m agents.selfplay -m seed=0,1,2``.
+``resume=true run_dir=<dir>`` continues an interrupted run after its last saved round, with the same results
+as an uninterrupted run (every phase is seeded from the seed and its step alone).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import random
 from pathlib import Path
 
@@ -26,10 +29,11 @@ from agents import ppo_fc, ppo_query
 from agents.factory import build_agent
 from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig
+from agents.report import plot_selfplay, write_summary
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
 from envs.domains import DomainTasks
-from envs.tool_duel import QUERY, parallel_env
+from envs.tool_duel import FC, QUERY, parallel_env
 
 EVAL_SEED_OFFSET = 10_000_000
 
@@ -73,44 +77,78 @@ def pick(pool: list[HFAgent], strategy: str, rng: random.Random) -> HFAgent:
     raise ValueError(f"unknown opponent_pool {strategy!r}; choose latest or uniform")
 
 
+def completed_rounds(run_dir: Path) -> int:
+    """How many rounds of an earlier run in ``run_dir`` saved both checkpoints."""
+    done = 0
+    while all((run_dir / "checkpoints" / f"round_{done + 1}" / role / "optimizer.pt").exists()
+              for role in ("fc", "query")):
+        done += 1
+    return done
+
+
+def keep_lines(path: Path, keep) -> list[dict]:
+    """Rewrite a JSONL file with the records ``keep`` accepts; return them."""
+    if not path.exists():
+        return []
+    records = [record for record in map(json.loads, path.read_text().splitlines()) if keep(record)]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return records
+
+
+def checkpoint_agent(directory: Path, like: HFAgent) -> HFAgent:
+    return HFAgent.from_pretrained(directory, temperature=like.temperature, max_new_tokens=like.max_new_tokens)
+
+
 @hydra.main(version_base=None, config_path="../hydra_conf", config_name="config")
 def main(config: DictConfig) -> None:
     run_dir = Path(config.run_dir or HydraConfig.get().runtime.output_dir)
+    done = completed_rounds(run_dir) if config.resume else 0
     save_config(run_dir, config)
     seed_everything(config.seed)
-    rng = random.Random(config.seed)
     ppo = PPOConfig(**config.trainer)
-    fc = Learner(build_agent({**config.fc, "seed": config.seed}), ppo, config.seed)
-    query = Learner(build_agent({**config.query, "seed": config.seed + 1}), ppo, config.seed + 1)
-    fc_pool = [frozen_copy(fc.agent, 0.0, config.seed)]
-    query_pool = [frozen_copy(query.agent, 1.0, config.seed)]
+    start = {role: build_agent({**config[role], "seed": config.seed}) for role in ("fc", "query")}
+    learners, pools = {}, {}
+    for role, temperature in (("fc", 0.0), ("query", 1.0)):
+        rounds = [run_dir / "checkpoints" / f"round_{r}" / role for r in range(1, done + 1)]
+        agent = checkpoint_agent(rounds[-1], start[role]) if rounds else start[role]
+        learners[role] = Learner(agent, ppo, config.seed, rounds[-1] if rounds else None, start[role].model)
+        pools[role] = [frozen_copy(start[role], temperature, config.seed)]
+        pools[role] += [frozen_copy(checkpoint_agent(d, start[role]), temperature, config.seed) for d in rounds]
+    fc, query = learners["fc"], learners["query"]
+    steps_per_round = config.query_iterations + config.fc_iterations
+    if done:
+        print(f"resuming {run_dir} after round {done}")
+    rows = [r for r in keep_lines(run_dir / "metrics.jsonl", lambda r: r.get("round", 0) <= done
+                                  if "phase" in r else r["step"] < done * steps_per_round) if "phase" in r]
+    keep_lines(run_dir / "adversarial.jsonl", lambda record: record["round"] <= done)
     logger = RunLogger(run_dir)
     common = {"seed": config.seed, "batch_size": config.batch_size, "env": dict(config.env), "ppo": ppo}
     query_args = ppo_query.Args(iterations=config.query_iterations, **common)
     fc_args = ppo_fc.Args(iterations=config.fc_iterations, **common)
-    rows = [{"round": 0, "phase": "start", **evaluate(fc.agent, query.agent, config)}]
-    logger.log(0, rows[-1])
-    step = 0
-    for round_index in tqdm(range(1, config.rounds + 1), desc="self-play rounds", unit="round"):
-        _, episodes = ppo_query.train(query_args, query, pick(fc_pool, config.opponent_pool, rng), logger, step)
+    if not rows:
+        rows.append({"round": 0, "phase": "start", **evaluate(fc.agent, query.agent, config)})
+        logger.log(0, rows[-1])
+    for round_index in tqdm(range(done + 1, config.rounds + 1), desc="self-play rounds", unit="round",
+                            initial=done, total=config.rounds):
+        rng = random.Random(config.seed * 1_000 + round_index)
+        step = (round_index - 1) * steps_per_round
+        _, episodes = ppo_query.train(query_args, query, pick(pools["fc"], config.opponent_pool, rng), logger, step)
         step += config.query_iterations
         append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(episodes, round_index))
         rows.append({"round": round_index, "phase": "query", "train/query_mean_reward":
                      sum(e.rewards[QUERY] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
-        query_pool.append(frozen_copy(query.agent, 1.0, config.seed + round_index))
+        pools["query"].append(frozen_copy(query.agent, 1.0, config.seed + round_index))
 
-        _, episodes = ppo_fc.train(fc_args, fc, pick(query_pool, config.opponent_pool, rng), logger, step)
+        _, episodes = ppo_fc.train(fc_args, fc, pick(pools["query"], config.opponent_pool, rng), logger, step)
         step += config.fc_iterations
         rows.append({"round": round_index, "phase": "fc", "train/fc_mean_reward":
-                     sum(e.rewards["fc_0"] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
+                     sum(e.rewards[FC] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
-        fc_pool.append(frozen_copy(fc.agent, 0.0, config.seed + round_index))
-        for name, learner in (("fc", fc), ("query", query)):
+        pools["fc"].append(frozen_copy(fc.agent, 0.0, config.seed + round_index))
+        for name, learner in learners.items():
             learner.save(run_dir / "checkpoints" / f"round_{round_index}" / name)
     logger.close()
-    from agents.report import plot_selfplay, write_summary
-
     plot_selfplay(rows, run_dir / "selfplay.png")
     print(write_summary(rows, run_dir))
 

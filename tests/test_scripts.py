@@ -40,21 +40,24 @@ def test_trainer_runs_alone_and_saves_a_loadable_checkpoint(module, tmp_path):
     assert isinstance(agent.act([{"role": "user", "content": "Freeze my travel card."}], []), str)
 
 
-SELFPLAY_BUDGET = ["rounds=1", "query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
+SELFPLAY_BUDGET = ["query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
                    "fc.max_new_tokens=48", "query.max_new_tokens=48"]
 
 
-def test_selfplay_leaves_every_artefact_and_is_reproducible(tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    run_module("agents.selfplay", *SELFPLAY_BUDGET, f"hydra.run.dir={first}")
-    run_module("agents.selfplay", *SELFPLAY_BUDGET, f"hydra.run.dir={second}")
+def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_module("agents.selfplay", *SELFPLAY_BUDGET, "rounds=2", f"hydra.run.dir={straight}")
+    run_module("agents.selfplay", *SELFPLAY_BUDGET, "rounds=1", f"hydra.run.dir={resumed}")
+    output = run_module("agents.selfplay", *SELFPLAY_BUDGET, "rounds=2", "resume=true", f"run_dir={resumed}",
+                        f"hydra.run.dir={tmp_path / 'hydra'}").stdout
+    assert "resuming" in output and "after round 1" in output
     for name in ("config.yaml", "metrics.jsonl", "adversarial.jsonl", "selfplay.png", "summary.md"):
-        assert (first / name).exists(), name
+        assert (straight / name).exists(), name
     for role in ("fc", "query"):
-        assert (first / "checkpoints" / "round_1" / role / "model.safetensors").exists()
-    assert metrics(first) == metrics(second)
-    phases = [row["phase"] for row in metrics(first) if "phase" in row]
-    assert phases == ["start", "query", "fc"]
-    summary = (first / "summary.md").read_text()
-    final = metrics(first)[-1]
-    assert f"{100 * final['eval/fc_clean_success']:.1f} %" in summary
+        assert (straight / "checkpoints" / "round_2" / role / "model.safetensors").exists()
+    assert metrics(straight) == metrics(resumed)
+    assert (straight / "adversarial.jsonl").read_text() == (resumed / "adversarial.jsonl").read_text()
+    phases = [(row["round"], row["phase"]) for row in metrics(straight) if "phase" in row]
+    assert phases == [(0, "start"), (1, "query"), (1, "fc"), (2, "query"), (2, "fc")]
+    final = metrics(straight)[-1]
+    assert f"{100 * final['eval/fc_clean_success']:.1f} %" in (straight / "summary.md").read_text()
