@@ -1,6 +1,6 @@
 """Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``.
 
-`HFAgent` samples a batch of replies with a KV cache, seeded, and keeps each reply's token ids and
+`HFAgent` samples a batch of replies with a preallocated KV cache, seeded, and keeps each reply's token ids and
 log-probabilities, so it is also a `TrainableAgent` for the PPO trainers.
 """
 
@@ -10,7 +10,7 @@ import inspect
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, StaticCache
 
 from agents.base import Prompt, Sample
 from fcgym import FCGymError
@@ -69,16 +69,21 @@ class HFAgent:
         """Sample one reply per prompt, batched, with the ids and log-probabilities of every reply token."""
         prompt_ids = [self.encode(prompt) for prompt in prompts]
         width = max(map(len, prompt_ids))
+        total = width + self.max_new_tokens
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompt_ids])
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids])
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        attention_mask = torch.zeros((len(prompts), total), dtype=torch.long)
+        for row, ids in enumerate(prompt_ids):
+            attention_mask[row, width - len(ids):width] = 1
+        position_ids = (attention_mask[:, :width].cumsum(-1) - 1).clamp(min=0)
+        # a preallocated cache: a growing one copies itself at every step, which dominates at these sizes
+        cache = StaticCache(config=self.model.config, max_cache_len=total)
+        cache_position = torch.arange(width)
         finished = torch.zeros(len(prompts), dtype=torch.bool)
         tokens, logprobs = [], []
-        cache = None
-        for _ in range(self.max_new_tokens):
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             use_cache=True, **{self.cache_name: cache})
-            cache = getattr(out, self.cache_name)
+        for step in range(self.max_new_tokens):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask[:, : width + step],
+                             position_ids=position_ids, cache_position=cache_position, use_cache=True,
+                             **{self.cache_name: cache})
             logits = out.logits[:, -1, :].float()
             if self.temperature > 0:
                 step_logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
@@ -93,8 +98,9 @@ class HFAgent:
             if finished.all():
                 break
             input_ids = token[:, None]
-            attention_mask = torch.cat([attention_mask, torch.ones_like(input_ids)], dim=1)
+            attention_mask[:, width + step] = 1
             position_ids = position_ids[:, -1:] + 1
+            cache_position = cache_position[-1:] + 1
         token_matrix, logprob_matrix = torch.stack(tokens, 1).tolist(), torch.stack(logprobs, 1).tolist()
         samples = []
         for prompt, ids, lps in zip(prompt_ids, token_matrix, logprob_matrix):

@@ -21,6 +21,7 @@ The query model's chat template leaves the tool list out: its user message alrea
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -124,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
     args = Args(**vars(parser.parse_args(argv)))
     if args.role not in ("fc", "query"):
         parser.error("--role must be fc or query")
+    if args.minutes <= 0 and args.steps <= 0:
+        parser.error("give --minutes or --steps a positive value")
     return args
 
 
@@ -281,7 +284,7 @@ def batches(examples: Examples, tokenizer, size: int, max_length: int, pool: int
         groups = [rows[i:i + size] for i in range(0, len(rows), size)]
         examples.rng.shuffle(groups)
         for group in groups:
-            length = max(len(ids) for ids, _ in group)
+            length = -(-max(len(ids) for ids, _ in group) // 32) * 32  # few distinct shapes: less allocator churn
             input_ids = torch.full((len(group), length), tokenizer.pad_token_id)
             labels = torch.full((len(group), length), -100)
             for i, (ids, labs) in enumerate(group):
@@ -353,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         model = build_model(args, tokenizer)
     print(f"{args.role}: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
     examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction)
+    libc = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
     stream = batches(examples, tokenizer, args.batch_size, args.max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
 
@@ -369,12 +373,14 @@ def main(argv: list[str] | None = None) -> None:
             group["lr"] = learning_rate(args, step, progress)
         inputs = next(stream)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = model(**inputs).loss
+            loss = model(**inputs, use_cache=False).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
+        if step % 10 == 0 and libc is not None:
+            libc.malloc_trim(0)  # hand freed activation memory back to the OS (RSS otherwise creeps up)
         smoothed = loss.item() if smoothed is None else 0.9 * smoothed + 0.1 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{smoothed:.4f}")
