@@ -39,7 +39,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from tqdm import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from agents.scripted import ScriptedAdversary
+from agents.scripted import OPERATORS, ScriptedAdversary
 from envs.domains import DomainTasks
 from envs.tool_duel import FC_SYSTEM_PROMPT, QUERY_SYSTEM_PROMPT, query_prompt
 from fcgym import Call, Task, parse_calls
@@ -66,6 +66,9 @@ MESSAGES = (
 )
 #: The query model's user message already names the target calls, so its prompt leaves the tool list out.
 CHAT_TEMPLATES = {"fc": TOOL_NAMES + MESSAGES, "query": MESSAGES}
+
+#: Every perturbation but long_context, whose 600-1,200-character preambles do not fit the tiny models' context.
+SHORT_OPERATORS = tuple(name for name in OPERATORS if name != "long_context")
 
 
 @dataclass
@@ -239,7 +242,7 @@ class Examples:
         self.role, self.adversarial_fraction, self.synthetic_fraction = role, adversarial_fraction, synthetic_fraction
         self.rng = random.Random(seed)
         self.tasks = DomainTasks(split="train")
-        self.adversary = ScriptedAdversary(seed=seed + 1)
+        self.adversary = ScriptedAdversary(operators=SHORT_OPERATORS, seed=seed + 1)
 
     def task(self) -> Task:
         task = self.tasks.sample(self.rng)
