@@ -22,7 +22,9 @@ A zero-sum two-player game over tool schemas and an executable sandbox (arXiv 26
    in the sandbox on the episode's state and their results are appended as ``tool`` messages; ``fc_0``
    keeps the turn until it answers without calls or ``max_turns`` answers are spent. Unreadable output is a
    ``parse_error``: the parser's message is shown to ``fc_0`` while turns remain, never silently repaired.
-4. All calls made are checked against the task's possible answers (`fcgym.check`).
+4. All calls made are checked against the task's possible answers (`fcgym.check`) with ``scoring="calls"``
+   (the default); ``"state"`` compares the sandbox state after the FC model's calls with the state the target
+   calls produce (`fcgym.checker.check_state`), and ``"both"`` requires both.
 
 In the AEC env only the agent to move acts. In the parallel env every live agent sends an action at every
 step, and the action of the agent that is not on the move is ignored (its observation has no messages;
@@ -51,7 +53,8 @@ At the end, both agents' info holds ``task_id``, ``query``, ``query_valid``, ``v
 ## Arguments
 
 ``tasks`` (a source with ``sample(random.Random) -> Task``; default: every built-in domain, train split),
-``max_turns`` (1), ``invalid_penalty`` (-1.5), ``max_action_chars`` (8192), ``sandbox`` (in-process).
+``max_turns`` (1), ``invalid_penalty`` (-1.5), ``max_action_chars`` (8192), ``sandbox`` (in-process),
+``scoring`` ("calls", "state" or "both").
 
 ## Version history
 
@@ -71,13 +74,14 @@ from pettingzoo.utils import wrappers
 
 from envs.domains import DomainTasks
 from fcgym import ParseError, Task, Tool, check, execute, parse_calls
-from fcgym.checker import Verdict
+from fcgym.checker import Verdict, check_state
 from fcgym.sandbox import Sandbox
 from fcgym.spaces import UnicodeText
 from fcgym.tasks import possible_answer
 from fcgym.validity import check_query
 
 QUERY, FC = "query_0", "fc_0"
+SCORINGS = ("calls", "state", "both")
 AGENTS = (QUERY, FC)
 MAX_OBSERVATION_CHARS = 1_000_000
 
@@ -127,8 +131,10 @@ def tools_json(tools: tuple[Tool, ...]) -> str:
 class Duel:
     """The rules of one ToolDuel episode, shared by the AEC and parallel envs."""
 
-    def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None):
+    def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None,
+                 scoring: str = "calls"):
         self.task, self.max_turns, self.invalid_penalty, self.sandbox = task, max_turns, invalid_penalty, sandbox
+        self.scoring = scoring
         self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
         self.query_messages = [
@@ -177,12 +183,19 @@ class Duel:
                 self.fc_messages.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
             return
         if not calls:
-            self._finish(check(self.calls, self.task))
+            self._finish(self._score())
             return
         self.calls.extend(calls)
         self.fc_messages.extend(result.message() for result in execute(calls, self.task.tools, self.state, self.sandbox))
         if self.turns >= self.max_turns:
-            self._finish(check(self.calls, self.task))
+            self._finish(self._score())
+
+    def _score(self) -> Verdict:
+        """The call check, the state check, or both (``scoring``)."""
+        verdict = check(self.calls, self.task) if self.scoring != "state" else Verdict.correct()
+        if self.scoring != "calls" and verdict.valid:
+            verdict = check_state(self.task, self.state, self.sandbox)
+        return verdict
 
     def _finish(self, verdict: Verdict | None) -> None:
         self.to_move = None
@@ -201,9 +214,13 @@ class _ToolDuelBase:
     metadata = {"name": "tool_duel_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, tasks=None, max_turns: int = 1, invalid_penalty: float = -1.5,
-                 max_action_chars: int = 8192, sandbox: Sandbox | None = None, render_mode: str | None = None):
+                 max_action_chars: int = 8192, sandbox: Sandbox | None = None, render_mode: str | None = None,
+                 scoring: str = "calls"):
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
+        if scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        self.scoring = scoring
         self.tasks = tasks if tasks is not None else DomainTasks()
         self.max_turns, self.invalid_penalty, self.sandbox = max_turns, invalid_penalty, sandbox
         self.render_mode = render_mode
@@ -225,7 +242,7 @@ class _ToolDuelBase:
             self._rng = random.Random(seed)
             for index, agent in enumerate(AGENTS):
                 self._action_space.seed(seed + index)
-        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox)
+        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox, self.scoring)
         return self.duel
 
     def render(self) -> str | None:

@@ -41,7 +41,7 @@ from fcgym.tools import Call
 #: Every error type a verdict can carry.
 ERROR_TYPES = (
     "parse_error", "no_call", "irrelevance", "wrong_count", "wrong_function",
-    "missing_required", "unexpected_param", "type_error", "value_error", "tool_error",
+    "missing_required", "unexpected_param", "type_error", "value_error", "tool_error", "state_mismatch",
 )
 
 
@@ -324,3 +324,16 @@ def _values_match(value: Any, option: Any, options: CheckOptions) -> bool:
     if isinstance(value, (int, float)) and isinstance(option, (int, float)):
         return value == option and (options.int_as_float or type(value) is type(option))
     return value == option
+
+
+def check_state(task: Task, final_state: dict[str, Any], sandbox: Any = None) -> Verdict:
+    """State-based scoring (tau-bench style): does ``final_state`` equal the state the target calls produce
+    from the task's initial state? Read-only calls change nothing, so combine this with `check` for them."""
+    from fcgym.sandbox import execute
+
+    expected = task.fresh_state()
+    execute(task.target_calls(), task.tools, expected, sandbox)
+    if final_state == expected:
+        return Verdict.correct()
+    differing = sorted(key for key in expected.keys() | final_state.keys() if expected.get(key) != final_state.get(key))
+    return Verdict.failed("state_mismatch", f"the final state differs from the target's in {', '.join(differing)}")

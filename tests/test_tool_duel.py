@@ -9,7 +9,7 @@ import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 
 from envs import TOOL_DUEL_ID, make
-from envs.domains import make_task
+from envs.domains import DomainTasks, make_task
 from envs.tool_duel import FC, QUERY, decode_observation, env, parallel_env
 
 SEED = 5
@@ -276,3 +276,33 @@ def test_non_ascii_queries_are_accepted():
     assert decode_observation(observations[FC])[0][-1] == {"role": "user", "content": query}
     _, rewards, *_ = game.step({QUERY: "", FC: answer})
     assert rewards == {QUERY: -1.0, FC: 1.0}
+
+
+def _answer_episode(scoring, reply_for):
+    env = parallel_env(scoring=scoring, tasks=DomainTasks(domains=("banking",), kinds=("single",)))
+    for seed in range(200):
+        env.reset(seed=seed)
+        task = env.duel.task
+        if task.target_calls()[0].name == "transfer":
+            break
+    env.step({"query_0": task.query, "fc_0": ""})
+    *_, infos = env.step({"query_0": "", "fc_0": reply_for(task)})
+    return infos["fc_0"]["verdict"]
+
+
+def test_state_scoring_accepts_calls_that_reach_the_target_state_and_rejects_others():
+    def right(task):
+        return json.dumps([c.to_dict() for c in task.target_calls()])
+
+    def reversed_transfer(task):
+        args = dict(task.target_calls()[0].arguments)
+        args["from_account"], args["to_account"] = args["to_account"], args["from_account"]
+        return json.dumps([{"name": "transfer", "arguments": args}])
+
+    for scoring in ("calls", "state", "both"):
+        assert _answer_episode(scoring, right)["valid"]
+    for scoring in ("state", "both"):
+        verdict = _answer_episode(scoring, reversed_transfer)
+        assert not verdict["valid"]
+    assert _answer_episode("state", reversed_transfer)["error_type"] == "state_mismatch"
+    assert _answer_episode("calls", reversed_transfer)["error_type"] == "value_error"
