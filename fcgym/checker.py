@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -80,6 +81,9 @@ class CheckOptions:
     """Accept an integer where a float is expected (``2`` for ``2.0``)."""
     normalize_strings: bool = True
     """Compare strings case-insensitively, ignoring spaces and the punctuation ``,./-_*^``, with ``'`` read as ``"``."""
+    canonical_dates: bool = False
+    """Compare strings that read as dates or times by value: ``"June 5, 2025"`` equals ``"2025-06-05"`` and
+    ``"3:30 PM"`` equals ``"15:30"``. Off by default, as in BFCL."""
 
 
 DEFAULT_OPTIONS = CheckOptions()
@@ -299,11 +303,34 @@ def _normalize(text: str) -> str:
     return _STRING_NOISE.sub("", text).lower().replace("'", '"')
 
 
+_DATE_FORMATS = ("%Y-%m-%d", "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d")
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M%p", "%I %p", "%I%p")
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _as_date_or_time(text: str) -> tuple[str, str] | None:
+    """``("date", ISO date)`` or ``("time", HH:MM:SS)`` for a string in a common format, else None."""
+    text = re.sub(r"(?<=\d)(st|nd|rd|th)\b", "", text.strip())
+    for kind, formats in (("date", _DATE_FORMATS), ("time", _TIME_FORMATS)):
+        for fmt in formats:
+            try:
+                parsed = datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            return kind, parsed.date().isoformat() if kind == "date" else parsed.time().isoformat()
+    return None
+
+
 def _values_match(value: Any, option: Any, options: CheckOptions) -> bool:
     if isinstance(option, str):
         if not isinstance(value, str):
             return False
-        return value == option or (options.normalize_strings and _normalize(value) == _normalize(option))
+        if value == option or (options.normalize_strings and _normalize(value) == _normalize(option)):
+            return True
+        if not options.canonical_dates:
+            return False
+        canonical = _as_date_or_time(option)
+        return canonical is not None and _as_date_or_time(value) == canonical
     if isinstance(option, dict):
         if not isinstance(value, dict) or any(key not in option for key in value):
             return False

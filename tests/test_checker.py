@@ -272,3 +272,14 @@ def test_parallel_failure_reports_the_unplaceable_call_against_a_free_answer_of_
     task = _task({"lookup": {"key": ["a"]}}, {"set": {"x": [1]}}, {"set": {"x": [2]}})
     verdict = check([Call("set", {"x": 1}), Call("lookup", {"key": "a"}), Call("set", {"x": 3})], task)
     assert verdict.error_type == "value_error" and "x=3" in verdict.errors[0]
+
+
+def test_canonical_dates_compare_dates_and_times_by_value_only_when_asked():
+    when = Tool("book", "", {"type": "object", "properties": {"day": {"type": "string"}, "at": {"type": "string"}}})
+    task = Task(id="t", tools=(when,), query="", answers=({"book": {"day": ["2025-06-05"], "at": ["15:30"]}},))
+    written = [Call("book", {"day": "June 5th, 2025", "at": "3:30 PM"})]
+    assert check(written, task, CheckOptions(canonical_dates=True)).valid
+    assert check(written, task).error_type == "value_error"
+    wrong_day = [Call("book", {"day": "June 6, 2025", "at": "3:30 PM"})]
+    assert check(wrong_day, task, CheckOptions(canonical_dates=True)).error_type == "value_error"
+    assert not check([Call("book", {"day": "soon", "at": "later"})], task, CheckOptions(canonical_dates=True)).valid
