@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from envs.tool_duel import task_from_query_prompt
 from fcgym import Task
-from fcgym.validity import MAX_QUERY_CHARS, PRONOUN_ONE_AFTER, PRONOUN_ONE_BEFORE, check_query, indirect_spans
+from fcgym.validity import MAX_QUERY_CHARS, PRONOUN_ONE_AFTER, PRONOUN_ONE_BEFORE, check_query, indirect_spans, leaves
 
 Operator = Callable[[str, Task, random.Random], str]
 Span = tuple[int, int]
@@ -111,18 +111,10 @@ _MONTH_NAMES = ("January February March April May June July August September Oct
 # ---------------------------------------------------------------------------------------------------------------
 # What operators must not touch: the target values as they occur in the query.
 
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return [value]
-
-
 def _target_leaves(task: Task) -> list[tuple[str, Any]]:
     """``(parameter name, scalar value)`` for every value of every target call (nested ones under their parent)."""
     return [(param, leaf) for call in task.target_calls() for param, value in call.arguments.items()
-            for leaf in _leaves(value) if not isinstance(leaf, bool)]
+            for leaf in leaves(value) if not isinstance(leaf, bool)]
 
 
 def _token_spans(text: str, form: str) -> list[Span]:

@@ -75,12 +75,12 @@ def _stated(text: str, form: str) -> bool:
     return False
 
 
-def _leaves(value: Any) -> list[Any]:
+def leaves(value: Any) -> list[Any]:
     """The scalar values inside nested lists and dicts."""
     if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
+        return [leaf for v in value.values() for leaf in leaves(v)]
     if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _leaves(v)]
+        return [leaf for v in value for leaf in leaves(v)]
     return [value]
 
 
@@ -283,7 +283,7 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
                 continue  # a parameter that may be left out need not be stated
             if not any(mentioned(option) for option in accepted):
                 reasons.append(f"{call.name}.{param}={value!r} is not stated")
-    target_values = {str(leaf).lower() for call in targets for leaf in _leaves(call.arguments)}
+    target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
     called = {call.name for call in targets}
     for tool in task.tools:
         if len(targets) > 1 or (targets and tool.name not in called):
