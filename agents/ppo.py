@@ -33,7 +33,7 @@ from envs.tool_duel import parallel_env
 class PPOConfig:
     """PPO hyper-parameters (CleanRL names where they exist)."""
 
-    learning_rate: float = 3e-5
+    learning_rate: float = 1e-4
     """Adam learning rate of the policy and the value head."""
     update_epochs: int = 2
     """Passes over each batch of rollouts."""
