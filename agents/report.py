@@ -27,6 +27,7 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
     for key, label in COLUMNS.items():
         left.plot(x, [100 * row[key] for row in rows], marker="o", label=label)
     left.set_xticks(list(x), [_label(row) for row in rows], rotation=30)
+    left.set_xlabel("after phase (r = round)")
     left.set_ylabel("rate (%)")
     left.set_ylim(0, 100)
     left.set_title("Held-out evaluation after each phase")
@@ -35,6 +36,7 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
         points = [(row["round"], row[key]) for row in rows if key in row]
         right.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
     right.axhline(0, color="grey", linewidth=0.8)
+    right.set_xticks(sorted({row["round"] for row in rows if row["round"] > 0}))
     right.set_xlabel("round")
     right.set_ylabel("mean episode reward (zero-sum, -1.5 to +1)")
     right.set_title("Training reward of each side while it trains")
