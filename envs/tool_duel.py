@@ -43,7 +43,9 @@ in OpenAI's format. `decode_observation` turns an observation back into Python l
 | FC answer wrong          | -1        | +1                             |
 | query invalid            | 0         | ``invalid_penalty`` (-1.5)     |
 
-Both agents receive their reward at the end of the episode; it is zero-sum except for invalid queries.
+Both agents receive their reward at the end of the episode; it is zero-sum except for invalid queries and the
+optional shaping of valid queries' rewards (``difficulty_bonus``, ``diversity_penalty``, see `Shaping`; off by
+default), whose terms are in ``info["shaping"]``.
 
 ## Info
 
@@ -54,7 +56,7 @@ At the end, both agents' info holds ``task_id``, ``query``, ``query_valid``, ``v
 
 ``tasks`` (a source with ``sample(random.Random) -> Task``; default: every built-in domain, train split),
 ``max_turns`` (1), ``invalid_penalty`` (-1.5), ``max_action_chars`` (8192), ``sandbox`` (in-process),
-``scoring`` ("calls", "state" or "both").
+``scoring`` ("calls", "state" or "both"), ``difficulty_bonus`` (0), ``diversity_penalty`` (0).
 
 ## Version history
 
@@ -66,6 +68,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+from collections import deque
 from typing import Any
 
 from gymnasium.spaces import Dict
@@ -128,13 +131,41 @@ def tools_json(tools: tuple[Tool, ...]) -> str:
     return json.dumps([tool.schema() for tool in tools])
 
 
+class Shaping:
+    """Optional query-reward shaping, remembered across the episodes of one env.
+
+    * difficulty: ``difficulty_bonus * (1 - |2p - 1|)``, where ``p`` is the FC model's recent success rate on the
+      task's target tools: largest where the FC model succeeds half the time (the edge of its ability);
+    * diversity: ``-diversity_penalty * s``, where ``s`` is the largest character-trigram Jaccard similarity between
+      the query and the last ``history`` valid queries: repeating one trick stops paying.
+    """
+
+    def __init__(self, difficulty_bonus: float, diversity_penalty: float, history: int = 64):
+        self.difficulty_bonus, self.diversity_penalty = difficulty_bonus, diversity_penalty
+        self.outcomes: dict[tuple[str, ...], deque[bool]] = {}
+        self.recent: deque[frozenset[str]] = deque(maxlen=history)
+        self.history = history
+
+    def query_bonus(self, task: Task, query: str, fc_correct: bool) -> dict[str, float]:
+        """The shaping terms of a valid query, then remember its outcome and trigrams."""
+        tools = tuple(sorted(call.name for call in task.target_calls()))
+        outcomes = self.outcomes.setdefault(tools, deque(maxlen=self.history))
+        success = sum(outcomes) / len(outcomes) if outcomes else 0.5
+        trigrams = frozenset(query[i:i + 3].lower() for i in range(max(1, len(query) - 2)))
+        similarity = max((len(trigrams & seen) / len(trigrams | seen) for seen in self.recent), default=0.0)
+        outcomes.append(fc_correct)
+        self.recent.append(trigrams)
+        return {"difficulty": self.difficulty_bonus * (1 - abs(2 * success - 1)),
+                "diversity": -self.diversity_penalty * similarity}
+
+
 class Duel:
     """The rules of one ToolDuel episode, shared by the AEC and parallel envs."""
 
     def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None,
-                 scoring: str = "calls"):
+                 scoring: str = "calls", shaping: Shaping | None = None):
         self.task, self.max_turns, self.invalid_penalty, self.sandbox = task, max_turns, invalid_penalty, sandbox
-        self.scoring = scoring
+        self.scoring, self.shaping = scoring, shaping
         self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
         self.query_messages = [
@@ -203,7 +234,9 @@ class Duel:
             self.rewards = {QUERY: self.invalid_penalty, FC: 0.0}
         else:
             fc_reward = 1.0 if verdict.valid else -1.0
-            self.rewards = {QUERY: -fc_reward, FC: fc_reward}
+            bonus = self.shaping.query_bonus(self.task, self.info["query"], verdict.valid) if self.shaping else {}
+            self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
+            self.info["shaping"] = bonus
             self.info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type, "errors": list(verdict.errors)}
         self.info.update(calls=[call.to_dict() for call in self.calls], turns=self.turns)
 
@@ -215,12 +248,13 @@ class _ToolDuelBase:
 
     def __init__(self, tasks=None, max_turns: int = 1, invalid_penalty: float = -1.5,
                  max_action_chars: int = 8192, sandbox: Sandbox | None = None, render_mode: str | None = None,
-                 scoring: str = "calls"):
+                 scoring: str = "calls", difficulty_bonus: float = 0.0, diversity_penalty: float = 0.0):
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
         self.scoring = scoring
+        self.shaping = Shaping(difficulty_bonus, diversity_penalty) if difficulty_bonus or diversity_penalty else None
         self.tasks = tasks if tasks is not None else DomainTasks()
         self.max_turns, self.invalid_penalty, self.sandbox = max_turns, invalid_penalty, sandbox
         self.render_mode = render_mode
@@ -242,7 +276,8 @@ class _ToolDuelBase:
             self._rng = random.Random(seed)
             for index, agent in enumerate(AGENTS):
                 self._action_space.seed(seed + index)
-        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox, self.scoring)
+        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox, self.scoring,
+                         self.shaping)
         return self.duel
 
     def render(self) -> str | None:

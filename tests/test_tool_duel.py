@@ -306,3 +306,27 @@ def test_state_scoring_accepts_calls_that_reach_the_target_state_and_rejects_oth
         assert not verdict["valid"]
     assert _answer_episode("state", reversed_transfer)["error_type"] == "state_mismatch"
     assert _answer_episode("calls", reversed_transfer)["error_type"] == "value_error"
+
+
+def test_shaping_rewards_the_edge_of_ability_and_penalises_repeats():
+    env = parallel_env(difficulty_bonus=0.5, diversity_penalty=0.3, tasks=DomainTasks(kinds=("single",)))
+    rewards, shaping = [], []
+    for _ in range(3):
+        env.reset(seed=11)  # the same task and query each time
+        task = env.duel.task
+        env.step({QUERY: task.query, FC: ""})
+        _, reward, _, _, infos = env.step({QUERY: "", FC: json.dumps([c.to_dict() for c in task.target_calls()])})
+        rewards.append(reward[QUERY])
+        shaping.append(infos[QUERY]["shaping"])
+    assert shaping[0] == {"difficulty": 0.5, "diversity": -0.0}  # no history: p = 0.5, nothing to resemble
+    assert shaping[1] == {"difficulty": 0.0, "diversity": -0.3}  # FC always right so far; the same query again
+    assert rewards == [-1 + 0.5, -1 - 0.3, -1 - 0.3]
+
+
+def test_no_shaping_by_default_keeps_the_game_zero_sum():
+    env = parallel_env()
+    env.reset(seed=3)
+    task = env.duel.task
+    env.step({QUERY: task.query, FC: ""})
+    _, reward, _, _, infos = env.step({QUERY: "", FC: "no idea"})
+    assert infos[FC]["shaping"] == {} and reward[QUERY] == -reward[FC]
