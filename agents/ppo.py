@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel
 
@@ -108,32 +112,40 @@ def make_batch(samples: list[Sample], rewards: list[float], pad_id: int) -> Batc
     return Batch(input_ids, attention_mask, reply_mask, old_logprobs, torch.tensor(rewards, dtype=torch.float))
 
 
-def _forward(model: PreTrainedModel, head: ValueHead | None, batch: Batch, rows: slice | torch.Tensor):
-    """Per-position log-probabilities of the next token, entropies and values for ``rows``."""
-    out = model(input_ids=batch.input_ids[rows], attention_mask=batch.attention_mask[rows],
-                output_hidden_states=head is not None)
-    logits = out.logits[:, :-1].float()
-    logprobs_all = torch.log_softmax(logits, dim=-1)
-    logprobs = logprobs_all.gather(-1, batch.input_ids[rows][:, 1:, None]).squeeze(-1)
-    entropy = -(logprobs_all.exp() * logprobs_all).sum(-1)
-    values = head(out.hidden_states[-1][:, :-1].float()) if head is not None else None
-    return logprobs, entropy, values
+class ActorCritic(nn.Module):
+    """The policy LM and its value head as one module: what DDP wraps when several processes train."""
+
+    def __init__(self, model: PreTrainedModel, head: ValueHead):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return out.logits, self.head(out.hidden_states[-1].float())
+
+
+def _token_stats(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position log-probability of the next token, and the entropy of each position's distribution."""
+    logprobs_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    logprobs = logprobs_all.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    return logprobs, -(logprobs_all.exp() * logprobs_all).sum(-1)
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
-def ppo_update(model: PreTrainedModel, head: ValueHead, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
+def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator) -> dict[str, float]:
-    """One PPO update on ``samples`` (each rewarded with its episode reward); returns logged statistics."""
+    """One PPO update of ``policy`` (an `ActorCritic`, maybe DDP-wrapped) on ``samples``, each rewarded with its
+    episode reward; returns logged statistics."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
-    everything = slice(None)
     with torch.no_grad():
-        ref_logprobs, _, _ = _forward(reference, None, batch, everything)
-        _, _, old_values = _forward(model, head, batch, everything)
+        ref_logits = reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        ref_logprobs, _ = _token_stats(ref_logits, batch.input_ids)
+        old_values = policy(batch.input_ids, batch.attention_mask)[1][:, :-1]
         kl = (batch.old_logprobs - ref_logprobs) * mask
         token_rewards = -config.kl_coef * kl
         last = mask.cumsum(1).argmax(1)  # index of each row's last reply token
@@ -160,7 +172,9 @@ def ppo_update(model: PreTrainedModel, head: ValueHead, reference: PreTrainedMod
         for start in range(0, len(samples), minibatch_size):
             rows = order[start : start + minibatch_size]
             m = mask[rows]
-            new_logprobs, entropy, values = _forward(model, head, batch, rows)
+            logits, values = policy(batch.input_ids[rows], batch.attention_mask[rows])
+            new_logprobs, entropy = _token_stats(logits, batch.input_ids[rows])
+            values = values[:, :-1]
             log_ratio = (new_logprobs - batch.old_logprobs[rows]) * m
             ratio = log_ratio.exp()
             surrogate = torch.max(-advantages[rows] * ratio,
@@ -171,7 +185,7 @@ def ppo_update(model: PreTrainedModel, head: ValueHead, reference: PreTrainedMod
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], config.max_grad_norm)
+            nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             optimizer.step()
             with torch.no_grad():
                 stats["policy_loss"].append(policy_loss.item())
@@ -196,8 +210,10 @@ class Learner:
         self.model = agent.model
         self.head = load_value_head(self.model, checkpoint)
         self.reference = copy.deepcopy(reference or self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.head.parameters()],
-                                          lr=config.learning_rate, eps=1e-5)
+        self.policy: nn.Module = ActorCritic(self.model, self.head)
+        if dist.is_initialized():  # launched by torchrun / accelerate: gradients are averaged across processes
+            self.policy = DistributedDataParallel(self.policy)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
         if checkpoint is not None and (checkpoint / "optimizer.pt").exists():
             self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
         self.generator = torch.Generator().manual_seed(seed)
@@ -208,13 +224,13 @@ class Learner:
         self.generator.manual_seed(seed)
 
     def update(self, samples: list[Sample], rewards: list[float]) -> dict[str, float]:
-        """One PPO update; an empty batch changes nothing."""
-        if not samples:
-            return {}
-        self.model.train()
-        stats = ppo_update(self.model, self.head, self.reference, self.optimizer, samples, rewards,
-                           self.agent.pad_id, self.config, self.generator)
-        self.model.eval()
+        """One PPO update; an empty batch changes nothing. Under DDP, processes with fewer samples than
+        the others join the gradient averaging without data (`DistributedDataParallel.join`)."""
+        self.policy.train()
+        with self.policy.join() if isinstance(self.policy, DistributedDataParallel) else contextlib.nullcontext():
+            stats = ppo_update(self.policy, self.reference, self.optimizer, samples, rewards, self.agent.pad_id,
+                               self.config, self.generator) if samples else {}
+        self.policy.eval()
         return stats
 
     def save(self, directory: Path) -> None:
@@ -248,21 +264,37 @@ class TrainerArgs:
     """The frozen opponent (any `agents.factory` spec)."""
 
     def episode_seeds(self, step: int) -> list[int]:
-        """The env seeds of iteration ``step``: distinct across iterations and runs."""
-        return [self.seed * 1_000_003 + step * self.batch_size + i for i in range(self.batch_size)]
+        """The env seeds of iteration ``step`` in this process: distinct across iterations, processes and runs."""
+        rank, world = rank_and_world()
+        first = (step * world + rank) * self.batch_size
+        return [self.seed * 1_000_003 + first + i for i in range(self.batch_size)]
+
+
+def init_distributed() -> None:
+    """Join the process group when launched by ``torchrun`` or ``accelerate launch`` (gloo on CPU, nccl on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process; ``(0, 1)`` when it trains alone."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def prepare(args: TrainerArgs, learner: Learner | None, opponent: Agent | None, logger: RunLogger | None,
             first_step: int) -> tuple[Learner, Agent, RunLogger, list[parallel_env]]:
     """Build whatever the caller did not pass (learner, opponent, logger, the batch of envs), then seed every
-    random source from ``(args.seed, first_step)`` alone, so a phase replays the same however it is reached."""
+    random source from ``(args.seed, first_step)`` and the process rank alone, so a phase replays the same however
+    it is reached. Under torchrun each process plays its own episodes; rank 0 logs to the run directory."""
+    init_distributed()
+    rank, _ = rank_and_world()
     learner = learner or Learner(build_agent({**args.policy, "seed": args.seed}), args.ppo, args.seed)
     opponent = opponent or build_agent(args.opponent)
-    phase_seed = args.seed * 1_000_003 + first_step
+    phase_seed = args.seed * 1_000_003 + first_step + 7_919 * rank
     seed_everything(phase_seed)
     learner.reseed(phase_seed)
     reset_agent(opponent, phase_seed + 1)
-    logger = logger or RunLogger(Path(args.run_dir))
+    logger = logger or RunLogger(Path(args.run_dir) / (f"rank_{rank}" if rank else ""))
     envs = [parallel_env(tasks=DomainTasks(split="train"), **args.env) for _ in range(args.batch_size)]
     return learner, opponent, logger, envs
 
@@ -276,4 +308,5 @@ def run_from_cli(config: Any, train: Callable[[Any], tuple[Learner, list]]) -> N
     args.run_dir = args.run_dir or HydraConfig.get().runtime.output_dir
     save_config(Path(args.run_dir), config)
     learner, _ = train(args)
-    learner.save(Path(args.run_dir) / "checkpoint")
+    if rank_and_world()[0] == 0:
+        learner.save(Path(args.run_dir) / "checkpoint")
