@@ -50,3 +50,15 @@ def test_adversary_view_scores_the_query_against_the_opponent():
 def test_opponent_given_as_a_class_path():
     env = gymnasium.make("fcgym/AdversaryVsFC-v0", opponent="agents.scripted:KeywordFC")
     assert isinstance(env.unwrapped.opponent, KeywordFC)
+
+
+def test_same_seed_same_episode_with_a_sampling_lm_opponent():
+    from agents.factory import build_agent
+
+    def episode():
+        opponent = build_agent({"kind": "tiny", "role": "query", "max_new_tokens": 48, "temperature": 1.0})
+        return play("fcgym/FCvsAdversary-v0", 5, KeywordFC(), opponent=opponent)
+
+    first, second = episode(), episode()
+    assert first == second
+    assert first[4]["query_valid"] is True  # the view always hands the FC model a valid request
