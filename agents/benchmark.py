@@ -420,6 +420,8 @@ def _pct(x: float | None) -> str:
 def export_adversarial(run_dir: Path, rows: list[dict]) -> None:
     """``adversarial.jsonl``, and ``adversarial_dataset/`` (a `datasets.Dataset`) when ``datasets`` is installed."""
     (run_dir / "adversarial.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if not rows:
+        return  # datasets cannot load back a Dataset saved with no rows
     try:
         import datasets
     except ImportError:
