@@ -178,16 +178,22 @@ class Duel:
         self.turns = 0
         self.rewards = {QUERY: 0.0, FC: 0.0}
         self.info: dict[str, Any] = {"task_id": task.id}
+        self._observations: dict[str, dict[str, str]] = {}
 
     def observation(self, agent: str) -> dict[str, str]:
-        messages = self.query_messages if agent == QUERY else self.fc_messages
-        if agent != self.to_move:
-            messages = []
-        return {"messages": json.dumps(messages)[:MAX_OBSERVATION_CHARS], "tools": self.tools_json}
+        """What ``agent`` sees now (built once between moves: both APIs ask for it repeatedly)."""
+        if agent not in self._observations:
+            messages = self.query_messages if agent == QUERY else self.fc_messages
+            if agent != self.to_move:
+                messages = []
+            self._observations[agent] = {"messages": json.dumps(messages)[:MAX_OBSERVATION_CHARS],
+                                         "tools": self.tools_json}
+        return dict(self._observations[agent])
 
     def play(self, agent: str, action: str) -> None:
         """Apply the action of ``agent``, who must be the one to move."""
         assert agent == self.to_move, f"{agent} is not to move"
+        self._observations.clear()
         if agent == QUERY:
             self._play_query(action)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,11 @@ class Task:
     def target_calls(self) -> list[Call]:
         """The canonical answer: for every call, the first accepted value of every parameter that may not be
         left out, resolved recursively through dict-valued parameters (which nest the possible-answer form)."""
-        return [Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items()]
+        return [Call(call.name, copy_state(call.arguments)) for call in self._target_calls]
+
+    @functools.cached_property
+    def _target_calls(self) -> tuple[Call, ...]:
+        return tuple(Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items())
 
     def stated_calls(self) -> list[Call]:
         """The target calls without the parameters that may be left out: what a request must state."""
