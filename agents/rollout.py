@@ -21,6 +21,8 @@ class Episode:
     kind: str
     seed_query: str
     target_calls: list[dict]
+    tools_json: str = "[]"
+    """The tool schemas on offer, as JSON text (shared between episodes with the same tools)."""
     query: str = ""
     query_valid: bool = False
     fc_replies: list[str] = field(default_factory=list)
@@ -51,7 +53,8 @@ def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, f
     episodes = []
     for env in envs:
         task = env.duel.task
-        episodes.append(Episode(task.id, task.domain, task.kind, task.query, [c.to_dict() for c in task.target_calls()]))
+        episodes.append(Episode(task.id, task.domain, task.kind, task.query, [c.to_dict() for c in task.target_calls()],
+                                tools_json=env.duel.tools_json))
     live = list(range(len(envs)))
     while live:
         for role, agent in ((QUERY, query_agent), (FC, fc_agent)):

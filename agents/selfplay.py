@@ -62,9 +62,10 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float
 
 
 def adversarial_records(episodes: list[Episode], round_index: int) -> list[dict]:
-    """The valid queries that beat the FC model, as augmentation data."""
+    """The valid queries that beat the FC model, with the target calls and tools: augmentation data."""
     return [{"round": round_index, "task_id": e.task_id, "kind": e.kind, "query": e.query,
-             "seed_query": e.seed_query, "target_calls": e.target_calls, "fc_reply": e.fc_replies[-1],
+             "seed_query": e.seed_query, "target_calls": e.target_calls, "tools": json.loads(e.tools_json),
+             "fc_reply": e.fc_replies[-1],
              "error_type": e.info["verdict"]["error_type"]}
             for e in episodes if e.query_valid and not e.fc_correct]
 

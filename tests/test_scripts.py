@@ -57,6 +57,8 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
         assert (straight / "checkpoints" / "round_2" / role / "model.safetensors").exists()
     assert metrics(straight) == metrics(resumed)
     assert (straight / "adversarial.jsonl").read_text() == (resumed / "adversarial.jsonl").read_text()
+    for record in map(json.loads, (straight / "adversarial.jsonl").read_text().splitlines()):
+        assert record["tools"] and record["target_calls"] is not None and record["query"]
     phases = [(row["round"], row["phase"]) for row in metrics(straight) if "phase" in row]
     assert phases == [(0, "start"), (1, "query"), (1, "fc"), (2, "query"), (2, "fc")]
     final = metrics(straight)[-1]
