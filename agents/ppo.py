@@ -306,7 +306,7 @@ def run_from_cli(config: Any, train: Callable[[Any], tuple[Learner, list]]) -> N
 
     args = OmegaConf.to_object(config)
     args.run_dir = args.run_dir or HydraConfig.get().runtime.output_dir
-    save_config(Path(args.run_dir), config)
+    save_config(Path(args.run_dir), args)  # resolved, with the run directory filled in
     learner, _ = train(args)
     if rank_and_world()[0] == 0:
         learner.save(Path(args.run_dir) / "checkpoint")
