@@ -13,8 +13,8 @@ template, a ~2M-parameter Llama config, seeded SFT data generated on the fly fro
 * ``query``: the prompt is what ToolDuel shows ``query_0`` (target calls and seed query); the reply is a
   `ScriptedAdversary` rewrite of the seed query, valid by construction.
 
-Plain-word string values (names, notes, titles) are sometimes swapped for synthetic ones so that the
-models learn to copy values they have never seen instead of memorising the train split's pools.
+Free-form string values (names, notes, codes, paths, ids) are often swapped for synthetic ones of the same
+shape so that the models learn to copy values they have never seen instead of memorising the train pools.
 The query model's chat template leaves the tool list out: its user message already names the target calls.
 """
 
@@ -33,6 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
+import jsonschema
 import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -101,7 +102,7 @@ class Args:
     """MLP width."""
     adversarial_fraction: float = 0.5
     """fc role: share of queries rewritten by the scripted adversary (the rest are seed queries)."""
-    synthetic_fraction: float = 0.5
+    synthetic_fraction: float = 0.8
     """Share of tasks whose string values are replaced by synthetic ones (teaches copying)."""
     threads: int = 2
     """torch CPU threads."""
@@ -163,24 +164,35 @@ _WORDS = ["lunch", "parking", "lamp", "repair", "course", "gift", "train", "hote
           "water", "power", "tennis", "boat", "movie", "camp", "doctor", "vet", "laptop", "chair"]
 
 
-_WORDY = re.compile(r"[A-Za-z][A-Za-z' ]*")
+#: Runs a synthetic value replaces: capitalised words, lowercase words, capital codes, digit runs.
+_RUN = re.compile(r"[A-Z][a-z]+|[a-z]+|[A-Z]+|\d+")
+#: Values left alone: dates and times must stay real calendar values for tools and date operators.
+_DATE_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
 
 
 def synthetic_like(value: str, rng: random.Random) -> str:
-    """A made-up string shaped like ``value`` (capitalised names stay capitalised, word counts stay)."""
-    words = []
-    for word in value.split(" "):
-        if word[:1].isupper():
-            words.append("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize())
-        else:
-            words.append(rng.choice(_WORDS))
-    return " ".join(words)
+    """A made-up string shaped like ``value``: names, words, codes and digits swapped, punctuation kept.
+
+    ``"Hotel Adler"`` -> ``"Rimi Kalo"``, ``"/drafts/poem.md"`` -> ``"/garden/lamp.fuel"``, ``"NZ2"`` -> ``"QD7"``.
+    """
+    def run(match: re.Match) -> str:
+        text = match.group()
+        if text.isdigit():
+            digits = "".join(rng.choice(string.digits) for _ in text)
+            return digits if len(text) == 1 else rng.choice("123456789") + digits[1:]
+        if text.isupper():
+            return "".join(rng.choice(string.ascii_uppercase) for _ in text)
+        if text[0].isupper():
+            return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+        return rng.choice(_WORDS)
+    return _RUN.sub(run, value)
 
 
 def with_synthetic_strings(task: Task, rng: random.Random) -> Task:
-    """Replace plain-word string arguments (not enums, not dates or codes) in the query and the answers.
+    """Replace free-form string arguments (not enums, dates or times) in the query and the answers.
 
-    Only values that occur exactly once in the query are replaced, so the task stays unambiguous.
+    Only values that occur exactly once in the query, and whose replacement still passes the parameter's
+    schema, are replaced, so the task stays unambiguous and well-formed.
     """
     query = task.query
 
@@ -188,12 +200,18 @@ def with_synthetic_strings(task: Task, rng: random.Random) -> Task:
         nonlocal query
         if isinstance(value, list):
             return [swap(v, prop.get("items", {})) for v in value]
-        if (isinstance(value, str) and _WORDY.fullmatch(value) and "enum" not in prop
-                and len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", query)) == 1):
-            new = synthetic_like(value, rng)
-            query = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", lambda _: new, query)
-            return new
-        return value
+        if isinstance(value, dict):
+            return {k: swap(v, prop.get("properties", {}).get(k, {})) for k, v in value.items()}
+        if not isinstance(value, str) or "enum" in prop or _DATE_OR_TIME.search(value):
+            return value
+        in_query = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)")
+        if len(in_query.findall(query)) != 1:
+            return value
+        new = synthetic_like(value, rng)
+        if new == value or new in query or not jsonschema.Draft202012Validator(prop).is_valid(new):
+            return value
+        query = in_query.sub(lambda _: new, query)
+        return new
 
     answers = []
     for answer in task.answers:
