@@ -28,6 +28,8 @@ class Task:
 
     ``answers`` lists one possible answer per expected call; an empty list means the right answer is
     to call no tool (an irrelevance task). ``ordered`` says whether the calls must come in order.
+    ``derived`` names the ``(call index, parameter)`` pairs whose values come from an earlier call's result
+    (multi-step tasks): a request need not state them, and the model learns them from the tool's reply.
     """
 
     id: str
@@ -38,6 +40,7 @@ class Task:
     domain: str = ""
     kind: str = "single"
     ordered: bool = False
+    derived: frozenset[tuple[int, str]] = frozenset()
 
     def tool(self, name: str) -> Tool | None:
         """The episode's tool called ``name``, or None."""
@@ -53,9 +56,11 @@ class Task:
         return tuple(Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items())
 
     def stated_calls(self) -> list[Call]:
-        """The target calls without the parameters that may be left out: what a request must state."""
-        return [Call(call.name, {k: v for k, v in call.arguments.items() if "" not in answer[call.name].get(k, [])})
-                for call, answer in zip(self.target_calls(), self.answers)]
+        """The target calls without the parameters that may be left out or come from earlier results: what a
+        request must state."""
+        return [Call(call.name, {k: v for k, v in call.arguments.items()
+                                 if "" not in answer[call.name].get(k, []) and (index, k) not in self.derived})
+                for index, (call, answer) in enumerate(zip(self.target_calls(), self.answers))]
 
     def fresh_state(self) -> dict[str, Any]:
         """A private deep copy of the initial state for one episode."""

@@ -7,6 +7,10 @@ Task kinds:
 - ``multiple``: one target call, but the tools on offer are the domain's plus those of 1-2 other domains
   (a choice among many tools); the initial state is the union of those domains' worlds.
 - ``irrelevance``: no tool of the domain fits the query; the right answer is no call.
+- ``multi_step``: two calls in order, the second needing a value only the first call's result holds (the cheapest
+  flight's number, the balance to move); the FC model must read the tool's reply, so play it with
+  ``max_turns`` >= 2. Each domain lists such requests as ``MULTI_STEP`` (see `envs.domains.multi_step`). Not in
+  `DomainTasks`' default kinds, which single-turn play can answer.
 
 Every generated task's canonical answer runs without a tool error on its initial state (the generator draws
 again until it does), and its seed query states every target value (see `fcgym.validity`).
@@ -22,12 +26,12 @@ from typing import Any
 
 from fcgym import Task, Tool, execute
 from fcgym.tasks import possible_answer
-from envs.domains import banking, calendar, files, shopping, travel, units_weather
+from envs.domains import banking, calendar, files, multi_step, shopping, travel, units_weather
 
 DOMAINS: dict[str, ModuleType] = {
     m.NAME: m for m in (banking, calendar, travel, files, units_weather, shopping)
 }
-TASK_KINDS = ("single", "parallel", "multiple", "irrelevance")
+TASK_KINDS = ("single", "parallel", "multiple", "irrelevance", "multi_step")
 MAX_DRAWS = 100
 """How often the generator draws again when a canonical answer fails on its initial state."""
 
@@ -67,10 +71,12 @@ def _request(module: ModuleType, tool: Tool, rng: random.Random, split: str) -> 
     return render(module, tool.name, arguments, rng), possible_answer(tool, arguments)
 
 
-def _draw(domain: str, kind: str, rng: random.Random, split: str) -> tuple[tuple[Tool, ...], str, tuple, dict]:
+def _draw(domain: str, kind: str, rng: random.Random, split: str) -> tuple[tuple[Tool, ...], str, tuple, dict, frozenset]:
+    """``(tools, query, answers, state, derived)``; raises `LookupError` when a multi-step request does not fit."""
     module = DOMAINS[domain]
     tools = tuple(module.TOOLS)
     state = module.initial_state(rng, split)
+    derived: frozenset[tuple[int, str]] = frozenset()
     if kind == "single":
         query, answer = _request(module, rng.choice(tools), rng, split)
         answers = (answer,)
@@ -91,9 +97,11 @@ def _draw(domain: str, kind: str, rng: random.Random, split: str) -> tuple[tuple
         tools = tuple(offered)
     elif kind == "irrelevance":
         query, answers = rng.choice(module.IRRELEVANT_QUERIES), ()
+    elif kind == "multi_step":
+        query, answers, derived = multi_step.draw(module, rng, state, split)
     else:
         raise ValueError(f"unknown task kind {kind!r}; choose from {TASK_KINDS}")
-    return tools, query, answers, state
+    return tools, query, answers, state, derived
 
 
 def make_task(domain: str, kind: str, rng: random.Random, split: str = "train") -> Task:
@@ -103,7 +111,10 @@ def make_task(domain: str, kind: str, rng: random.Random, split: str = "train") 
     if kind not in TASK_KINDS:
         raise ValueError(f"unknown task kind {kind!r}; choose from {TASK_KINDS}")
     for _ in range(MAX_DRAWS):
-        tools, query, answers, state = _draw(domain, kind, rng, split)
+        try:
+            tools, query, answers, state, derived = _draw(domain, kind, rng, split)
+        except LookupError:
+            continue
         task = Task(id="", tools=tools, query=query, answers=answers, initial_state=state, domain=domain, kind=kind)
         if all(result.ok for result in execute(task.target_calls(), tools, task.fresh_state())):
             break
@@ -111,7 +122,7 @@ def make_task(domain: str, kind: str, rng: random.Random, split: str = "train") 
         raise RuntimeError(f"no {domain}/{kind} task whose answer runs on its world in {MAX_DRAWS} draws")
     return Task(
         id=f"{domain}/{kind}/{rng.getrandbits(32):08x}", tools=tools, query=query, answers=answers,
-        initial_state=state, domain=domain, kind=kind,
+        initial_state=state, domain=domain, kind=kind, ordered=bool(derived), derived=derived,
     )
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "banking"
 ACCOUNTS = ["checking", "savings", "travel"]
@@ -194,3 +195,30 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
     if tool_name == "set_budget":
         return {"category": rng.choice(CATEGORIES), "monthly_limit": rng.randint(50, 2000)}
     raise KeyError(tool_name)
+
+
+def _move_whole_balance(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    source, target = rng.sample(ACCOUNTS, 2)
+    query = rng.choice([f"Move everything in my {source} account to {target}.",
+                        f"Check my {source} balance and transfer all of it to {target}.",
+                        f"Empty my {source} account into {target}."])
+    return MultiStep(query, Call("get_balance", {"account": source}),
+                     lambda result: Call("transfer", {"from_account": source, "to_account": target,
+                                                      "amount": result["balance"]}),
+                     derived=("amount",))
+
+
+def _balance_in_currency(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    account, currency = rng.choice(ACCOUNTS), rng.choice([c for c in CURRENCIES if c != "USD"])
+    query = rng.choice([f"What is my {account} balance worth in {currency}?",
+                        f"Convert whatever is in my {account} account to {currency}.",
+                        f"How much {currency} would my {account} balance buy?"])
+    return MultiStep(query, Call("get_balance", {"account": account}),
+                     lambda result: Call("convert_currency", {"amount": result["balance"],
+                                                              "from_currency": result["currency"],
+                                                              "to_currency": currency}),
+                     derived=("amount", "from_currency"))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_move_whole_balance, _balance_in_currency]

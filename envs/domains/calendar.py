@@ -11,7 +11,8 @@ import datetime
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "calendar"
 CHANNELS = ["email", "sms", "popup"]
@@ -250,3 +251,38 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
     if tool_name == "invite_attendees":
         return {"title": rng.choice(_EVENTS[split]), "attendees": rng.sample(_PEOPLE[split], rng.randint(1, 3))}
     raise KeyError(tool_name)
+
+
+def _book_first_free_slot(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    busy = state["events"][rng.choice(sorted(state["events"]))]  # a window that starts busy: the answer needs the search
+    start, minutes, title = int(busy["start_time"][:2]), rng.choice([30, 45, 60, 90]), rng.choice(_NEW_EVENTS[split])
+    date, window = busy["date"], {"start": f"{start:02d}:00", "end": f"{start + rng.randint(3, 6):02d}:00"}
+    search = {"date": date, "duration_minutes": minutes, "window": window}
+    query = rng.choice([
+        f"Put \"{title}\" ({minutes} minutes) in the first free slot on {date} between {window['start']} and {window['end']}.",
+        f"Find when I am free for {minutes} minutes on {date} from {window['start']} to {window['end']} and book "
+        f"\"{title}\" at the earliest time.",
+    ])
+
+    def earliest(free: dict[str, Any]) -> Call:
+        if not free["free_starts"] or free["free_starts"][0] == window["start"]:
+            raise LookupError(f"no free {minutes}-minute slot after the window's start")
+        return Call("create_event", {"title": title, "date": date, "start_time": free["free_starts"][0],
+                                     "duration_minutes": minutes})
+
+    return MultiStep(query, Call("find_free_slots", search), earliest, derived=("start_time",))
+
+
+def _move_first_event(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    date = state["events"][rng.choice(sorted(state["events"]))]["date"]
+    new_date, new_time = _date(rng), _time(rng, 8, 17)
+    query = rng.choice([f"Move my first event on {date} to {new_date} at {new_time}.",
+                        f"Whatever comes first in my calendar on {date}, reschedule it to {new_date}, {new_time}."])
+    return MultiStep(query, Call("list_events", {"date": date}),
+                     lambda events: Call("reschedule_event", {"title": events[0]["title"], "new_date": new_date,
+                                                              "new_start_time": new_time}),
+                     derived=("title",))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_book_first_free_slot, _move_first_event]

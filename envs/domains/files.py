@@ -11,7 +11,8 @@ import posixpath
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "files"
 WRITE_MODES = ["overwrite", "append"]
@@ -227,3 +228,34 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
         parent = rng.choice(_DIRS[split] + [""])
         return {"path": f"{parent}/{rng.choice(_NEW_DIRS[split])}"}
     raise KeyError(tool_name)
+
+
+def _read_the_match(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    word = rng.choice(state["files"][rng.choice(sorted(state["files"]))].split())
+    query = rng.choice([f"Find the file that mentions '{word}' and show me what is in it.",
+                        f"Search my files for \"{word}\" and read me the one it finds."])
+
+    def only_hit(paths: list[str]) -> Call:
+        if len(paths) != 1:
+            raise LookupError(f"{len(paths)} files mention {word!r}")
+        return Call("read_file", {"path": paths[0]})
+
+    return MultiStep(query, Call("search_files", {"query": word}), only_hit, derived=("path",))
+
+
+def _read_the_largest(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    folder = rng.choice(_DIRS[split])
+    query = rng.choice([f"List {folder} by size and open its largest file.",
+                        f"Sort {folder} by size and read me the biggest file in it."])
+
+    def largest(entries: list[dict[str, Any]]) -> Call:
+        sizes = sorted((e["size"], e["name"]) for e in entries if e["type"] == "file")
+        if not sizes or (len(sizes) > 1 and sizes[-1][0] == sizes[-2][0]):
+            raise LookupError(f"no single largest file in {folder}")
+        return Call("read_file", {"path": f"{folder}/{sizes[-1][1]}"})
+
+    return MultiStep(query, Call("list_directory", {"path": folder, "sort_by": "size"}), largest, derived=("path",))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_read_the_match, _read_the_largest]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "shopping"
 CATEGORIES = ["electronics", "kitchen", "sports", "garden", "books", "toys"]
@@ -207,3 +208,25 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
     if tool_name == "cancel_order":
         return {"order_id": rng.choice(_ORDERS[split]), "reason": rng.choice(CANCEL_REASONS)}
     raise KeyError(tool_name)
+
+
+def _add_the_top_product(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    category, max_price, quantity = rng.choice(CATEGORIES), rng.choice([50, 80, 120, 150, 200, 300]), rng.randint(1, 3)
+    sort_by = rng.choice(SORT_ORDERS)
+    amount = "" if quantity == 1 else f"{quantity} units of "
+    item = f"cheapest {category} item" if sort_by == "price" else f"{category} item with the best rating"
+    query = rng.choice([f"Add {amount}the {item} under ${max_price} to my cart.",
+                        f"Search {category} up to ${max_price} by {sort_by} and put {amount}the top one in my cart."])
+
+    def top(found: list[dict[str, Any]]) -> Call:
+        key = "price" if sort_by == "price" else "rating"
+        if not found or (len(found) > 1 and found[0][key] == found[1][key]):
+            raise LookupError(f"no single top {category} product by {sort_by}")
+        return Call("add_to_cart", {"product": found[0]["product"], **({"quantity": quantity} if quantity > 1 else {})})
+
+    search = {"category": category, "max_price": max_price, **({"sort_by": sort_by} if sort_by != "price" else {})}
+    return MultiStep(query, Call("search_products", search), top, derived=("product",))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_add_the_top_product]

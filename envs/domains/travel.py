@@ -11,7 +11,8 @@ import datetime
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "travel"
 CABINS = ["economy", "premium", "business"]
@@ -256,3 +257,38 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
         return {"booking_id": rng.choice(_BOOKINGS[split]), "bags": rng.randint(1, 3),
                 "weight_kg": rng.choice([8, 10, 15, 20, 23, 23, 32, 12.5, 18.5])}
     raise KeyError(tool_name)
+
+
+def _same_route_search(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    number, cabin = rng.choice(sorted(state["flights"])), rng.choice(CABINS)
+    query = rng.choice([f"Find {cabin} flights on the same route and day as flight {number}.",
+                        f"Flight {number} does not suit me: search {cabin} flights for its route on its date.",
+                        f"Which {cabin} flights fly where {number} flies, on the same day?"])
+    return MultiStep(query, Call("get_flight_status", {"flight_number": number}),
+                     lambda status: Call("search_flights", {"origin": status["origin"],
+                                                            "destination": status["destination"],
+                                                            "date": status["date"], "cabin": cabin}),
+                     derived=("origin", "destination", "date"))
+
+
+def _book_cheapest(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    flight = state["flights"][rng.choice(sorted(state["flights"]))]
+    passengers, cabin = rng.sample(_TRAVELLERS[split], rng.randint(1, 2)), rng.choice(CABINS)
+    who = " and ".join(passengers)
+    route = f"from {flight['origin']} to {flight['destination']} on {flight['date']}"
+    query = rng.choice([f"Book the cheapest {cabin} flight {route} for {who}.",
+                        f"Search {cabin} flights {route} and put {who} on the cheapest one."])
+
+    def cheapest(results: list[dict[str, Any]]) -> Call:
+        prices = sorted(results, key=lambda r: r["price_usd"])
+        if not prices or (len(prices) > 1 and prices[0]["price_usd"] == prices[1]["price_usd"]):
+            raise LookupError("no single cheapest flight")
+        return Call("book_flight", {"flight_number": prices[0]["flight_number"], "passengers": passengers,
+                                    "cabin": cabin})
+
+    search = {"origin": flight["origin"], "destination": flight["destination"], "date": flight["date"], "cabin": cabin}
+    return MultiStep(query, Call("search_flights", search), cheapest, derived=("flight_number",))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_same_route_search, _book_cheapest]

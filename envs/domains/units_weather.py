@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fcgym import tool
+from envs.domains.multi_step import MultiStep
+from fcgym import Call, tool
 
 NAME = "units_weather"
 TEMPERATURE_UNITS = ["celsius", "fahrenheit"]
@@ -204,3 +205,27 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
         value = rng.randint(low, 120) if rng.random() < 0.7 else round(rng.uniform(max(low, 0), 120), 1)
         return {"value": value, "from_scale": source, "to_scale": target}
     raise KeyError(tool_name)
+
+
+def _in_kelvin(reading: dict[str, Any], key: str) -> Call:
+    return Call("convert_temperature", {"value": reading[key], "from_scale": reading["unit"], "to_scale": "kelvin"})
+
+
+def _temperature_in_kelvin(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    city = rng.choice(_CITIES[split])
+    query = rng.choice([f"How warm is it in {city} right now, in kelvin?",
+                        f"Get the current temperature in {city} and convert it to kelvin."])
+    return MultiStep(query, Call("get_current_weather", {"city": city}),
+                     lambda weather: _in_kelvin(weather, "temperature"), derived=("value", "from_scale"))
+
+
+def _tomorrows_high_in_kelvin(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
+    city = rng.choice(_CITIES[split])
+    query = rng.choice([f"Get a 1-day forecast for {city} and tell me tomorrow's high in kelvin.",
+                        f"What will tomorrow's high in {city} be in kelvin? A 1 day forecast is enough."])
+    return MultiStep(query, Call("get_forecast", {"city": city, "days": 1}),
+                     lambda forecast: _in_kelvin(forecast[0], "high"), derived=("value", "from_scale"))
+
+
+#: Requests whose second call needs the first call's result (see `envs.domains.multi_step`).
+MULTI_STEP = [_temperature_in_kelvin, _tomorrows_high_in_kelvin]
