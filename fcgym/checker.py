@@ -64,10 +64,18 @@ class Verdict:
         assert error_type in ERROR_TYPES, error_type
         if cls is not Verdict:
             return cls(False, 0.0, error_type, errors)
-        # The checker's hot path: fill the frozen instance directly instead of through the dataclass __init__.
-        verdict = object.__new__(cls)
-        verdict.__dict__.update(valid=False, score=0.0, error_type=error_type, errors=errors)
-        return verdict
+        return _failure(error_type, errors)
+
+
+def _failure(error_type: str, errors: tuple[str, ...]) -> Verdict:
+    """A failed `Verdict`, filled directly instead of through the frozen dataclass ``__init__`` (the hot path)."""
+    verdict = object.__new__(Verdict)
+    fields = verdict.__dict__
+    fields["valid"] = False
+    fields["score"] = 0.0
+    fields["error_type"] = error_type
+    fields["errors"] = errors
+    return verdict
 
 
 _CORRECT = Verdict(True, 1.0)
@@ -110,10 +118,10 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
     size = len(answers)
     if len(calls) != size:
         return Verdict.failed("wrong_count", f"expected {size} call(s), got {len(calls)}")
+    tools = task.tools
     if size == 1:
-        problem = _call_problem(calls[0], answers[0], task.tools, options)
+        problem = _call_problem(calls[0], answers[0], tools, options)
         return _CORRECT if problem is None else _failed(problem)
-    tools = {tool.name: tool for tool in task.tools}
     for index in range(size):  # calls written in the answers' order need no matching
         problem = _call_problem(calls[index], answers[index], tools, options)
         if problem is not None:
@@ -146,7 +154,7 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
 
 def _failed(problem: tuple[str, str, tuple]) -> Verdict:
     error_type, message, args = problem
-    return Verdict.failed(error_type, message.format(*args))
+    return _failure(error_type, (message.format(*args),))
 
 
 def _assignment(compatible: list[list[bool]]) -> list[tuple[int, int]]:
@@ -184,17 +192,16 @@ def _match(size: int, compatible: Callable[[int, int], bool], stop_early: bool =
 
 
 def _tool_spec(tool: Any) -> tuple[tuple[str, ...], dict[str, tuple[Any, Any, Any]]]:
-    """A tool's required parameters and ``{param: type spec}`` (see `_type_spec`), computed once per tool."""
-    spec = tool.__dict__.get("_fcgym_check_spec")  # cached like functools.cached_property (Tool is frozen)
-    if spec is None:
-        schema = tool.parameters
-        required = schema.get("required", ())
-        properties = schema.get("properties") or {}
-        spec = (
-            tuple(required) if isinstance(required, (list, tuple)) else (),
-            {param: _type_spec(prop) for param, prop in properties.items()},
-        )
-        tool.__dict__["_fcgym_check_spec"] = spec
+    """A tool's required parameters and ``{param: type spec}`` (see `_type_spec`), computed once per tool and kept
+    in ``tool.__dict__["_fcgym_check_spec"]`` (like functools.cached_property: Tool is frozen)."""
+    schema = tool.parameters
+    required = schema.get("required", ())
+    properties = schema.get("properties") or {}
+    spec = (
+        tuple(required) if isinstance(required, (list, tuple)) else (),
+        {param: _type_spec(prop) for param, prop in properties.items()},
+    )
+    tool.__dict__["_fcgym_check_spec"] = spec
     return spec
 
 
@@ -215,23 +222,23 @@ _EXACT_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, 
 _SCALARS = (str, int, float, bool)
 
 
-def _call_problem(call: Call, answer: PossibleAnswer, tools: dict[str, Any] | tuple[Any, ...],
+def _call_problem(call: Call, answer: PossibleAnswer, tools: tuple[Any, ...],
                   options: CheckOptions) -> tuple[str, str, tuple] | None:
     """``None`` when ``call`` satisfies ``answer``, else ``(error_type, message format, format arguments)``.
 
     The message is formatted only when it is reported: most problems found while matching parallel calls are not.
-    ``tools`` is a dict by name, or the task's tuple of tools (cheaper for a single call).
     """
     (name, accepted_params), = answer.items()
     if call.name != name:
         return "wrong_function", "expected a call to {}, got {}", (name, call.name)
     arguments = call.arguments
-    if isinstance(tools, dict):
-        tool = tools.get(name)
+    for tool in tools:  # a loop beats building a dict by name: tasks offer few tools
+        if tool.name == name:
+            break
     else:
-        tool = next((t for t in tools if t.name == name), None)
+        tool = None
     if tool is not None:
-        required, properties = _tool_spec(tool)
+        required, properties = tool.__dict__.get("_fcgym_check_spec") or _tool_spec(tool)
         for param in required:
             if param not in arguments:
                 return "missing_required", "{}: missing required parameter {!r}", (name, param)
@@ -259,7 +266,7 @@ def _call_problem(call: Call, answer: PossibleAnswer, tools: dict[str, Any] | tu
                 option = _NOTHING
             if option is not _NOTHING:
                 continue
-        if not any(_values_match(value, option, options) for option in accepted if option != ""):
+        if not _matches_any(value, accepted, options):
             return "value_error", "{}: {}={!r} is not one of {!r}", (name, param, value, accepted)
     for param, accepted in accepted_params.items():
         if param not in arguments and "" not in accepted:
@@ -290,11 +297,17 @@ def _has_type(value: Any, expected: Any, items: tuple[Any, Any, Any] | None, acc
         ok = _is_type(value, expected, options)
     if not ok:
         # The possible answers are the ground truth: a value of their type is not a type error (BFCL's "variable").
-        concrete = next((o for o in accepted if o != ""), _NOTHING)
-        return concrete is not _NOTHING and type(value) is type(concrete)
+        for option in accepted:
+            if option != "":
+                return type(value) is type(option)
+        return False
     if items is not None and isinstance(value, (list, tuple)):
         element_options = [e for o in accepted if isinstance(o, (list, tuple)) for e in o]
-        return all(_has_type(element, items[0], items[1], element_options, options) for element in value)
+        item_expected, item_items, item_exact = items
+        for element in value:
+            if type(element) is not item_exact and not _has_type(element, item_expected, item_items, element_options,
+                                                                 options):
+                return False
     return True
 
 
@@ -321,6 +334,14 @@ def _as_date_or_time(text: str) -> tuple[str, str] | None:
     return None
 
 
+def _matches_any(value: Any, accepted: list[Any], options: CheckOptions) -> bool:
+    """Whether ``value`` matches one of the ``accepted`` values (``""``, "may be omitted", matches nothing)."""
+    for option in accepted:
+        if option != "" and _values_match(value, option, options):
+            return True
+    return False
+
+
 def _values_match(value: Any, option: Any, options: CheckOptions) -> bool:
     if isinstance(option, str):
         if not isinstance(value, str):
@@ -338,7 +359,7 @@ def _values_match(value: Any, option: Any, options: CheckOptions) -> bool:
             if not isinstance(accepted, list):
                 accepted = [accepted]
             if key in value:
-                if not any(_values_match(value[key], o, options) for o in accepted if o != ""):
+                if not _matches_any(value[key], accepted, options):
                     return False
             elif "" not in accepted:
                 return False
