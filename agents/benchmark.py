@@ -15,12 +15,14 @@ Run (Hydra overrides)::
     python -m agents.benchmark agent.kind=python +agent.target=my_module:MyAgent opponent=none
     python -m agents.benchmark tasks=bfcl bfcl_categories=[simple_python,multiple] num_tasks=50 trials=3
     python -m agents.benchmark tasks=domains domains=[banking,travel] split=test
+    python -m agents.benchmark kinds=[multi_step] env.max_turns=3          # calls that need earlier results
 
 ``agent``/``opponent`` are `agents.factory` specs; a bare name is short for ``{kind: name}`` (``agent=scripted`` is
 the rule-based FC `agents.scripted.KeywordFC`, ``opponent=scripted`` the rule-based adversary, ``tiny`` takes the
 role's embedded model, ``opponent=none`` plays clean queries only).
 
-Tasks. ``tasks=domains``: task i is drawn from the built-in ``domains`` with seed ``(seed, i)``.
+Tasks. ``tasks=domains``: task i is drawn from the built-in ``domains`` and task ``kinds`` with seed ``(seed, i)``
+(``multi_step`` tasks need ``env.max_turns`` >= 2: the FC model reads a tool's reply before its second call).
 ``tasks=bfcl``: the tasks of ``bfcl_categories`` (bfcl-eval wheel), shuffled with ``seed``; the seed query is the
 question's last user message (the env shows the FC model only that message, so the few live tasks with earlier
 messages lose them; ``report.json["tasks"]`` counts them). A task whose own question fails the validity gate
@@ -102,6 +104,8 @@ class Args:
     """Task source: ``domains`` (built-in domains) or ``bfcl`` (BFCL categories, needs the bfcl-eval wheel)."""
     domains: list[str] = field(default_factory=lambda: list(DOMAINS))
     """Built-in domains to draw from (``tasks=domains``)."""
+    kinds: list[str] = field(default_factory=lambda: list(DomainTasks.kinds))
+    """Task kinds to draw from, repeats weighting them (`envs.domains.TASK_KINDS`; ``tasks=domains``)."""
     split: str = "test"
     """Task split of `envs.domains.DomainTasks` ("train" or "test")."""
     bfcl_categories: list[str] = field(default_factory=lambda: [
@@ -143,9 +147,10 @@ def agent_spec(spec: Any, role: str) -> dict[str, Any] | None:
 def draw_tasks(args: Args) -> tuple[list[Task], dict[str, Any]]:
     """The benchmark's tasks, in order, and a description of how they were drawn."""
     if args.tasks == "domains":
-        source = DomainTasks(domains=tuple(args.domains), split=args.split)
+        source = DomainTasks(domains=tuple(args.domains), kinds=tuple(args.kinds), split=args.split)
         tasks = [source.sample(random.Random(seed_of(args.seed, i))) for i in range(args.num_tasks)]
-        return tasks, {"source": "domains", "domains": list(args.domains), "split": args.split}
+        return tasks, {"source": "domains", "domains": list(args.domains), "kinds": list(args.kinds),
+                       "split": args.split}
     if args.tasks != "bfcl":
         raise BenchmarkError(f"unknown tasks={args.tasks!r}; choose domains or bfcl")
     from envs.bfcl import BFCLTasks, load

@@ -127,6 +127,36 @@ def test_broken_agent_scores_zero(tmp_path):
     assert (tmp_path / "adversarial.jsonl").read_text() == ""
 
 
+class BankingChainFC:
+    """Answers banking's multi-step requests by reading the balance that its first call returns."""
+
+    def act(self, messages: list[dict], tools: list[dict]) -> str:
+        query = next(m["content"] for m in messages if m["role"] == "user")
+        accounts = sorted(("checking", "savings", "travel"), key=lambda a: (a not in query, query.find(a)))
+        last = json.loads(messages[-1]["content"]) if messages[-1]["role"] == "tool" else {}
+        if "balance" not in last:
+            return "Done." if last else json.dumps([{"name": "get_balance", "arguments": {"account": accounts[0]}}])
+        currency = next((c for c in ("EUR", "GBP", "JPY", "CHF") if c in query), None)
+        if currency:
+            call = {"name": "convert_currency", "arguments": {"amount": last["balance"],
+                                                              "from_currency": last["currency"], "to_currency": currency}}
+        else:
+            call = {"name": "transfer", "arguments": {"from_account": last["account"], "to_account": accounts[1],
+                                                      "amount": last["balance"]}}
+        return json.dumps([call])
+
+
+def test_multi_step_tasks_are_benchmarked_over_turns(tmp_path):
+    common = ("num_tasks=6", "opponent=none", "domains=[banking]", "kinds=[multi_step]")
+    report = benchmark(tmp_path / "reads", *common, "env.max_turns=3", "agent.kind=python",
+                       "+agent.target=tests.test_benchmark:BankingChainFC")
+    assert {e["kind"] for e in report["episodes"]} == {"multi_step"}
+    assert report["summary"]["clean_accuracy"]["value"] == 1.0
+    one_turn = benchmark(tmp_path / "one_turn", *common, "env.max_turns=1", "agent.kind=python",
+                         "+agent.target=tests.test_benchmark:BankingChainFC")
+    assert one_turn["summary"]["clean_accuracy"]["value"] == 0.0
+
+
 def test_same_seed_same_episodes(tmp_path):
     from agents.benchmark import Args, run
 

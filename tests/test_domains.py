@@ -711,6 +711,8 @@ def test_unknown_kind_and_domain():
         make_task("astrology", "single", random.Random(0))
     with pytest.raises(ValueError):
         DomainTasks(domains=("nope",))
+    with pytest.raises(ValueError, match="task kind"):
+        DomainTasks(kinds=("chitchat",))
     assert "banking" in DOMAINS
 
 

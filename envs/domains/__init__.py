@@ -138,6 +138,9 @@ class DomainTasks:
         unknown = [d for d in self.domains if d not in DOMAINS]
         if unknown:
             raise ValueError(f"unknown domain(s) {unknown}; available: {sorted(DOMAINS)}")
+        unknown = [k for k in self.kinds if k not in TASK_KINDS]
+        if unknown or not self.kinds:
+            raise ValueError(f"unknown or no task kind(s) {unknown}; choose from {TASK_KINDS}")
 
     def sample(self, rng: random.Random) -> Task:
         return make_task(rng.choice(self.domains), rng.choice(self.kinds), rng, self.split)
