@@ -14,8 +14,11 @@ This module is the pattern for a domain; to add one, copy its shape:
    strings verbatim; a list's items are joined as "a, b and c", an object's leaves are indexed: ``{span[start]}``)
    and mention no other value of the tool's enums. Tool names must be unique across domains.
 4. ``IRRELEVANT_QUERIES``: 5-8 requests no tool fits that mention none of the domain's enum values.
-5. Register the module in ``envs/domains/__init__.py``. Task kinds (single, parallel, multiple, irrelevance)
-   come for free; the generator draws again until the canonical answer runs on the world without a tool error.
+5. ``MULTI_STEP`` (for the ``multi_step`` kind): functions ``(rng, state, split) -> MultiStep`` for requests whose
+   second call needs the first call's result, like ``_move_whole_balance`` at the end of this module.
+6. Register the module in ``envs/domains/__init__.py``. Task kinds (single, parallel, multiple, irrelevance and,
+   with step 5, multi_step) come for free; the generator draws again until the canonical answer runs on the world
+   without a tool error.
 """
 
 from __future__ import annotations
