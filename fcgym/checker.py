@@ -248,16 +248,16 @@ def _call_problem(call: Call, answer: PossibleAnswer, tools: tuple[Any, ...],
         accepted = accepted_params.get(param)
         if accepted is None:
             return "unexpected_param", "{}: unexpected parameter {!r}", (name, param)
+        value_type = type(value)
         if properties is not None:
             type_spec = properties.get(param)
             if type_spec is None:
                 return "unexpected_param", "{}: unexpected parameter {!r}", (name, param)
             expected, items, exact = type_spec
-            if expected is not None and type(value) is not exact:
+            if expected is not None and value_type is not exact:
                 if not _has_type(value, expected, items, accepted, options):
                     return ("type_error", "{}: {} should be {}, got {} {!r}",
-                            (name, param, expected, type(value).__name__, value))
-        value_type = type(value)
+                            (name, param, expected, value_type.__name__, value))
         if value_type in _SCALARS:  # the fast path: an accepted scalar, exactly
             for option in accepted:
                 if option == value and type(option) is value_type:
@@ -268,6 +268,8 @@ def _call_problem(call: Call, answer: PossibleAnswer, tools: tuple[Any, ...],
                 continue
         if not _matches_any(value, accepted, options):
             return "value_error", "{}: {}={!r} is not one of {!r}", (name, param, value, accepted)
+    if len(arguments) == len(accepted_params):
+        return None  # every argument is one of the answer's parameters, so every one of those is given
     for param, accepted in accepted_params.items():
         if param not in arguments and "" not in accepted:
             return "missing_required", "{}: missing parameter {!r}", (name, param)
