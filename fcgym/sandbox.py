@@ -37,7 +37,7 @@ from fcgym.errors import (
     ToolTimeoutError,
     UnknownToolError,
 )
-from fcgym.tasks import copy_state
+from fcgym.tasks import State
 from fcgym.tools import Call, Tool
 
 MAX_RESULT_CHARS = 4_000
@@ -89,6 +89,18 @@ def _to_json(tool: Tool, output: Any) -> str:
         raise ToolExecutionError(f"{tool.name} returned a result that is not JSON: {error}") from None
 
 
+def _commit(scratch: State, state: dict[str, Any]) -> None:
+    """Apply a successful call's changes to ``state``: the keys it removed and the values it read or set."""
+    for key in [key for key in state if key not in scratch]:
+        del state[key]
+    for key, value in dict.items(scratch):
+        if dict.get(state, key, _ABSENT) is not value:
+            state[key] = value
+
+
+_ABSENT = object()
+
+
 def execute(
     calls: list[Call], tools: tuple[Tool, ...], state: dict[str, Any], sandbox: Sandbox | None = None
 ) -> list[ToolResult]:
@@ -102,12 +114,11 @@ def execute(
             if tool is None:
                 raise UnknownToolError(f"unknown tool {call.name!r}; available: {', '.join(by_name)}")
             tool.validate(call.arguments)
-            scratch = copy_state(state)
+            scratch = State(state)  # the call works on copies of what it reads: a failure leaves state as it was
             text = _to_json(tool, sandbox.run(tool, call.arguments, scratch))
             if len(text) > MAX_RESULT_CHARS:
                 text = text[:MAX_RESULT_CHARS] + "...(truncated)"
-            state.clear()
-            state.update(scratch)
+            _commit(scratch, state)
             results.append(ToolResult(call, output=text))
         except FCGymError as error:
             results.append(ToolResult(call, error=str(error), error_type=type(error).__name__))

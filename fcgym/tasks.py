@@ -62,9 +62,9 @@ class Task:
                                  if "" not in answer[call.name].get(k, []) and (index, k) not in self.derived})
                 for index, (call, answer) in enumerate(zip(self.target_calls(), self.answers))]
 
-    def fresh_state(self) -> dict[str, Any]:
-        """A private deep copy of the initial state for one episode."""
-        return copy_state(self.initial_state)
+    def fresh_state(self) -> State:
+        """A private copy of the initial state for one episode (a `State`: values are copied when first read)."""
+        return State(self.initial_state)
 
 
 def _first_accepted(params: dict[str, Any]) -> dict[str, Any]:
@@ -89,3 +89,92 @@ def _resolve(value: Any) -> Any:
 def copy_state(state: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of a world state (plain data); a pickle round trip is several times faster than deepcopy."""
     return pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class State(dict):
+    """A world state that deep-copies each top-level value from its source the first time it hands it out.
+
+    ``State(source)`` costs a shallow copy: a value is copied (`copy_state`) on its first read through any dict method,
+    so nothing done through the `State` changes ``source``, and values nobody reads are never copied. ``source`` must
+    not change in place while the `State` is in use. Values are copied per top-level key (objects shared between two
+    keys stop being shared); pickling and `copy.copy` give a plain deep copy.
+    """
+
+    def __init__(self, source: dict[str, Any]):
+        super().__init__(dict.items(source))
+        self._shared = set(source)
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if key in self._shared:
+            self._shared.discard(key)
+            value = copy_state(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self._shared.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self._shared.discard(key)
+
+    def __iter__(self):  # a Python-level __iter__ makes dict(s), {**s} and d.update(s) read values through __getitem__
+        return dict.__iter__(self)
+
+    def __reduce__(self) -> tuple:
+        return dict, (dict(dict.items(self)),)
+
+    def _own_all(self) -> None:
+        for key in list(self._shared):
+            self[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self:
+            return dict.pop(self, key, *default)
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        key = next(reversed(self.keys()))
+        return key, self.pop(key)
+
+    def items(self):
+        self._own_all()
+        return dict.items(self)
+
+    def values(self):
+        self._own_all()
+        return dict.values(self)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._shared.clear()
+
+    def copy(self) -> dict[str, Any]:
+        return copy_state(self)
+
+    __copy__ = copy
+
+    def __or__(self, other: dict[str, Any]) -> dict[str, Any]:
+        new = self.copy()
+        new.update(other)
+        return new
+
+    def __ior__(self, other: dict[str, Any]) -> State:
+        self.update(other)
+        return self

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 
 import pytest
 
 from fcgym import Call, InProcessSandbox, Tool, ToolExecutionError, execute, tool
 from fcgym.sandbox import MAX_RESULT_CHARS
+from fcgym.tasks import State, Task
 
 
 @tool("Add to a counter.", key={"type": "string", "minLength": 1}, amount={"type": "integer", "minimum": 1})
@@ -143,3 +145,75 @@ def test_unserialisable_output_is_a_tool_error(state):
     odd = Tool("odd", "", {"type": "object"}, fn=lambda state: {(1, 2): "pair"})
     (result,) = execute([Call("odd", {})], (odd,), state)
     assert result.error_type == "ToolExecutionError"
+
+
+# ----------------------------------------------------------------------------------------- copy-on-read states
+
+def _initial():
+    return {"counters": {"a": 1}, "log": [{"op": "open"}], "untouched": {"deep": [1, 2]}}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda s: s["counters"].update(a=99),
+    lambda s: s.get("log").append("x"),
+    lambda s: s.setdefault("log", []).append("x"),
+    lambda s: s.pop("counters").clear(),
+    lambda s: s.popitem()[1]["deep"].append(3),
+    lambda s: [v.clear() for v in s.values()],
+    lambda s: [v.clear() for _, v in s.items()],
+    lambda s: dict(s)["counters"].clear(),
+    lambda s: {**s}["log"].clear(),
+    lambda s: copy.copy(s)["counters"].clear(),
+    lambda s: copy.deepcopy(s)["counters"].clear(),
+    lambda s: s.copy()["counters"].clear(),
+    lambda s: (s | {})["counters"].clear(),
+], ids=["getitem", "get", "setdefault", "pop", "popitem", "values", "items", "dict", "unpack", "copy.copy",
+        "deepcopy", "copy", "or"])
+def test_a_state_never_changes_its_source(mutate):
+    initial = _initial()
+    state = State(initial)
+    mutate(state)
+    assert initial == _initial()
+
+
+def test_a_state_reads_and_writes_like_a_dict():
+    state = State(_initial())
+    assert state == _initial() and len(state) == 3 and "log" in state and list(state) == list(_initial())
+    state["counters"]["b"] = 2
+    state["new"] = 1
+    state.update(log=[])
+    del state["untouched"]
+    assert state == {"counters": {"a": 1, "b": 2}, "log": [], "new": 1}
+    assert json.loads(json.dumps(state)) == state
+    state.clear()
+    assert state == {}
+
+
+def test_a_state_pickles_as_a_plain_dict():
+    state = State(_initial())
+    state["counters"]["a"] = 5
+    copied = pickle.loads(pickle.dumps(state))
+    assert type(copied) is dict and copied == {**_initial(), "counters": {"a": 5}}
+
+
+def test_episodes_of_one_task_share_no_state():
+    task = Task(id="t", tools=TOOLS, query="", answers=(), initial_state={"counters": {"a": 1}, "log": []})
+    first, second = task.fresh_state(), task.fresh_state()
+    execute([Call("add", {"key": "a", "amount": 2})], TOOLS, first)
+    assert first["counters"] == {"a": 3}
+    assert second == task.initial_state == {"counters": {"a": 1}, "log": []}
+
+
+def test_a_failing_call_on_a_fresh_state_changes_nothing():
+    task = Task(id="t", tools=TOOLS, query="", answers=(), initial_state={"counters": {"a": 1}, "log": []})
+    state = task.fresh_state()
+    execute([Call("add", {"key": "a", "amount": 1})], TOOLS, state)
+    (result,) = execute([Call("half_done", {"key": "a"})], TOOLS, state)
+    assert not result.ok
+    assert state == {"counters": {"a": 2}, "log": []} and task.initial_state == {"counters": {"a": 1}, "log": []}
+
+
+def test_a_call_that_removes_a_key_removes_it(state):
+    drop = Tool("drop", "", {"type": "object"}, fn=lambda state: state.pop("log") and None)
+    (result,) = execute([Call("drop", {})], (drop,), state)
+    assert result.ok and state == {"counters": {"a": 1}}
