@@ -1,17 +1,36 @@
-"""One PPO update versus a bare torch forward/backward loop on the same model and batch.
+"""PPO's speed on the embedded tiny FC model, against two baselines run side by side in this process.
 
-Both sides run side by side in this process on the embedded tiny FC model and the same sampled replies:
+1. One PPO update versus a bare torch forward/backward loop on the same model and the same sampled replies:
 
-* bare: ``update_epochs * num_minibatches`` steps of forward, token cross-entropy on the reply tokens,
-  backward and Adam, exactly the passes PPO makes over the batch;
-* PPO: `agents.ppo.ppo_update` (reference and value passes, GAE, clipped surrogate, value loss, statistics).
+   * bare: ``update_epochs * num_minibatches`` steps of forward, token cross-entropy on the reply tokens,
+     backward and Adam, exactly the passes PPO makes over the batch;
+   * PPO: `agents.ppo.ppo_update` (reference and value passes, GAE, clipped surrogate, value loss, statistics).
 
-Prints both times and the ratio. Goal: PPO at most 1.5x the bare loop.  Run: ``python benchmarks/bench_ppo.py``
+   Goal: PPO at most 1.5x the bare loop.
+
+2. Self-play training samples per second versus TRL's ``GRPOTrainer`` (skipped when ``trl`` is not installed:
+   ``pip install -e ".[bench]"``), on the same tiny model, the same reward (`fcgym.check` of the reply: +1 right, -1 wrong),
+   ``BATCH`` replies of at most ``MAX_NEW_TOKENS`` tokens per step and the same number of steps:
+
+   * fcgym: `agents.rollout.play_duels` (the scripted adversary rewrites each query, the FC model answers in
+     ToolDuel) and one `agents.ppo.Learner.update` per iteration;
+   * TRL: ``GRPOTrainer.train`` on the queries fcgym's steps answered, rendered with the same chat template,
+     ``BATCH / GROUP`` prompts times ``GROUP`` generations per step (GRPO needs groups), no reference model
+     (TRL's default ``beta=0``).
+
+   The adversary leaves out ``long_context``, whose preambles do not fit the tiny model's context.
+
+   Goal: fcgym at least 3x TRL's samples per second.
+
+Run: ``python benchmarks/bench_ppo.py [--steps N] [--part 1|2]``
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import importlib.util
+import tempfile
 import time
 
 import torch
@@ -21,9 +40,13 @@ from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, make_batch
 from agents.rollout import play_duels
 from agents.scripted import ScriptedAdversary
-from envs.tool_duel import FC, parallel_env
+from agents.train_tiny import SHORT_OPERATORS
+from envs.tool_duel import FC, FC_SYSTEM_PROMPT, parallel_env
+from fcgym import ParseError, check, parse_calls
 
 BATCH = 32
+GROUP = 4
+MAX_NEW_TOKENS = 96
 
 
 def bare_loop(model, batch, config: PPOConfig) -> None:
@@ -50,9 +73,16 @@ def best_time(fn, repeats: int = 3) -> float:
     return best
 
 
-def main() -> None:
-    torch.manual_seed(0)
-    agent = HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=96, seed=0)
+def fc_reward(text: str, task) -> float:
+    """+1 when the reply's calls are right, -1 otherwise (unreadable replies included): ToolDuel's FC reward."""
+    try:
+        return 1.0 if check(parse_calls(text), task).valid else -1.0
+    except ParseError:
+        return -1.0
+
+
+def update_vs_bare_loop() -> None:
+    agent = HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=MAX_NEW_TOKENS, seed=0)
     episodes = play_duels([parallel_env() for _ in range(BATCH)], list(range(BATCH)), ScriptedAdversary(seed=0),
                           agent, trained=FC)
     played = [e for e in episodes if e.samples]
@@ -68,6 +98,76 @@ def main() -> None:
     print(f"bare forward/backward loop: {bare:7.2f} s")
     print(f"PPO update:                 {ppo:7.2f} s")
     print(f"PPO / bare:                 {ppo / bare:7.2f}x  (goal: at most 1.5x)")
+
+
+def fcgym_self_play(steps: int) -> tuple[float, float, float, list[list[tuple[str, object]]]]:
+    """``(samples/s, sampling s, update s, per step the valid (query, task) pairs)`` of PPO self-play steps."""
+    learner = Learner(HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=MAX_NEW_TOKENS, seed=0), PPOConfig(), 0)
+    envs, adversary = [parallel_env() for _ in range(BATCH)], ScriptedAdversary(operators=SHORT_OPERATORS, seed=0)
+    sampling = updating = 0.0
+    trained, played = 0, []
+    for step in range(steps):
+        started = time.perf_counter()
+        episodes = play_duels(envs, [step * BATCH + i for i in range(BATCH)], adversary, learner.agent, trained=FC)
+        answered = [e for e in episodes if e.samples]
+        middle = time.perf_counter()
+        learner.update([s for e in answered for s in e.samples], [e.rewards[FC] for e in answered for _ in e.samples])
+        sampling, updating = sampling + middle - started, updating + time.perf_counter() - middle
+        trained += sum(len(e.samples) for e in answered)
+        played.append([(e.query, env.duel.task) for e, env in zip(episodes, envs) if e.samples])
+    return trained / (sampling + updating), sampling, updating, played
+
+
+def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
+    """GRPO steps on the queries fcgym's steps answered: the first ``BATCH / GROUP`` of each step, ``GROUP`` times."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(TINY_DIR / "fc")
+    pairs = [pair for step in played for pair in step[:BATCH // GROUP]]
+    prompts = [tokenizer.apply_chat_template([{"role": "system", "content": FC_SYSTEM_PROMPT},
+                                              {"role": "user", "content": query}],
+                                             tools=[tool.schema() for tool in task.tools], add_generation_prompt=True,
+                                             tokenize=False) for query, task in pairs]
+
+    def reward(completions: list[str], task_index: list[int], **_) -> list[float]:
+        return [fc_reward(text, pairs[i][1]) for text, i in zip(completions, task_index)]
+
+    steps = len(played)
+    with tempfile.TemporaryDirectory() as out:
+        config = GRPOConfig(output_dir=out, per_device_train_batch_size=BATCH, num_generations=GROUP,
+                            max_completion_length=MAX_NEW_TOKENS, max_steps=steps, learning_rate=PPOConfig.learning_rate,
+                            use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_strategy="no",
+                            disable_tqdm=True, shuffle_dataset=False, seed=0)
+        trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(TINY_DIR / "fc"), reward_funcs=reward,
+                              args=config, processing_class=tokenizer,
+                              train_dataset=Dataset.from_dict({"prompt": prompts, "task_index": list(range(len(pairs)))}))
+        started = time.perf_counter()
+        trainer.train()
+        return steps * BATCH / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3, help="training steps of each side in part 2")
+    parser.add_argument("--part", type=int, choices=(1, 2), help="run only this part (default: both)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    if args.part != 2:
+        update_vs_bare_loop()
+    if args.part == 1:
+        return
+    if importlib.util.find_spec("trl") is None:
+        print('TRL comparison skipped: trl is not installed (pip install -e ".[bench]")')
+        return
+    ours, sampling, updating, played = fcgym_self_play(args.steps)
+    theirs = trl_samples_per_second(played)
+    print(f"self-play PPO (fcgym):      {ours:7.1f} samples/s  ({args.steps} steps of {BATCH} replies: "
+          f"sampling {sampling:.1f} s, updates {updating:.1f} s)")
+    print(f"TRL GRPOTrainer:            {theirs:7.1f} samples/s  (the same queries, {BATCH // GROUP} prompts x {GROUP} "
+          f"per step)")
+    print(f"fcgym / TRL:                {ours / theirs:7.2f}x  (goal: at least 3x)")
 
 
 if __name__ == "__main__":
