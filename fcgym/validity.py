@@ -21,12 +21,14 @@ any object shaped like the Agent protocol (``act(messages, tools) -> str``) by a
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from fcgym.tasks import Task
+from fcgym.tools import Call, Tool
 
 MAX_QUERY_CHARS = 2_000
 Judge = Callable[[str, Task], bool]
@@ -57,8 +59,17 @@ def _mentions(text: str, value: Any) -> bool:
         return all(_mentions(text, v) for v in value)
     if isinstance(value, dict):
         return all(_mentions(text, v) for v in value.values())
-    forms = surface_forms(value)
-    return not forms or any(_stated(text, form) for form in forms)
+    return _mentions_forms(text, surface_forms(value))
+
+
+def _mentions_forms(text: str, forms: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``text`` states one of a value's surface forms (a value without any, like a bool, always counts)."""
+    if not forms:
+        return True
+    for form in forms:
+        if _stated(text, form):
+            return True
+    return False
 
 
 def _stated(text: str, form: str) -> bool:
@@ -242,11 +253,13 @@ _NEGATION = re.compile(
     r"(?:(?:please|ever|even|you|want|need|wish|ask|try|to|go\s+and)\s+){0,3}([a-z]+)")
 
 
-def _negated_actions(text: str, task: Task) -> list[str]:
+def _negated_actions(text: str, targets: list[Call]) -> list[str]:
     """The target tools whose action (the first word of the name) the query negates."""
     negated = [m.group(1) for m in _NEGATION.finditer(text.replace("\u2019", "'"))]
+    if not negated:
+        return []
     found = []
-    for call in task.target_calls():
+    for call in targets:
         verb = call.name.lower().split("_")[0]
         if len(verb) < 3:
             continue
@@ -255,6 +268,13 @@ def _negated_actions(text: str, task: Task) -> list[str]:
         if any(pattern.fullmatch(word) for word in negated):
             found.append(call.name)
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _enum_options(tool: Tool) -> tuple[tuple[Any, str, tuple[str, ...]], ...]:
+    """Every enum value of ``tool``'s parameters, with its lower-case text and `surface_forms` (once per tool)."""
+    return tuple((option, str(option).lower(), tuple(surface_forms(option)))
+                 for prop in tool.parameters.get("properties", {}).values() for option in prop.get("enum", []))
 
 
 def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
@@ -288,11 +308,10 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
     for tool in task.tools:
         if len(targets) > 1 or (targets and tool.name not in called):
             continue  # a value of another call's enum may rightly appear in a parallel request
-        for param, prop in tool.parameters.get("properties", {}).items():
-            for option in prop.get("enum", []):
-                if str(option).lower() not in target_values and _mentions(text, option):
-                    reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
-    for name in _negated_actions(text, task):
+        for option, lowered, forms in _enum_options(tool):
+            if lowered not in target_values and _mentions_forms(text, forms):
+                reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
+    for name in _negated_actions(text, targets):
         reasons.append(f"the query says not to do {name}")
     if not reasons and judge is not None and not judge(query, task):
         reasons.append("the judge rejected the query")
