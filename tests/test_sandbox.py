@@ -217,3 +217,94 @@ def test_a_call_that_removes_a_key_removes_it(state):
     drop = Tool("drop", "", {"type": "object"}, fn=lambda state: state.pop("log") and None)
     (result,) = execute([Call("drop", {})], (drop,), state)
     assert result.ok and state == {"counters": {"a": 1}}
+
+
+# ------------------------------------------------------------------------------ compiled argument check vs jsonschema
+
+class _Text(str):
+    pass
+
+
+_ODD_VALUES = [None, True, False, 0, 1, -1, 1.0, 2.5, -0.0, float("nan"), float("inf"), 10 ** 20, "", "x", "checking",
+               "2025-06-05", "a/b.txt", _Text("x"), [], ["a"], ["a", "a"], [1, 1.0], [True, 1], {}, {"a": 1}, (1,), {1, 2}]
+
+
+def _variants(arguments: dict) -> list:
+    """``arguments`` and many near misses: each parameter dropped, an extra one, each value swapped for odd values
+    (at the top and inside lists and objects)."""
+    out = [arguments, {**arguments, "zz_extra": 1}, [arguments], "text"]
+    for name, value in arguments.items():
+        out.append({k: v for k, v in arguments.items() if k != name})
+        out += [{**arguments, name: odd} for odd in _ODD_VALUES]
+        if isinstance(value, list) and value:
+            out += [{**arguments, name: [odd, *value[1:]]} for odd in _ODD_VALUES]
+            out.append({**arguments, name: value + value})
+        if isinstance(value, dict) and value:
+            key = next(iter(value))
+            out += [{**arguments, name: {**value, key: odd}} for odd in _ODD_VALUES]
+            out.append({**arguments, name: {**value, "zz_extra": 1}})
+    return out
+
+
+def _assert_compiled_check_agrees(tool: Tool, arguments_list: list[dict]) -> int:
+    """The compiled check accepts nothing jsonschema rejects; returns how many inputs it accepted."""
+    accepted = 0
+    for arguments in arguments_list:
+        for candidate in _variants(arguments):
+            if tool._accepts is not None and tool._accepts(candidate):
+                accepted += 1
+                assert not list(tool._validator.iter_errors(candidate)), (tool.name, candidate)
+    return accepted
+
+
+def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_the_domains():
+    import random
+
+    from envs.domains import DOMAINS
+
+    rng = random.Random(0)
+    for module in DOMAINS.values():
+        for domain_tool in module.TOOLS:
+            assert domain_tool._accepts is not None, f"{domain_tool.name}: its schema is not compiled"
+            samples = [module.sample_arguments(domain_tool.name, rng, "train") for _ in range(5)]
+            assert _assert_compiled_check_agrees(domain_tool, samples) >= len(samples), domain_tool.name
+
+
+def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_bfcl():
+    bfcl = pytest.importorskip("envs.bfcl")
+    pytest.importorskip("bfcl_eval")
+    for category in ("simple_python", "multiple", "live_simple"):
+        for task in bfcl.load(category)[::4]:
+            for call in task.target_calls():
+                bfcl_tool = task.tool(call.name)
+                if bfcl_tool is not None:
+                    _assert_compiled_check_agrees(bfcl_tool, [call.arguments])
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 10}}},
+    {"type": "object", "properties": {"n": {"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1}}},
+    {"type": "object", "properties": {"s": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[a-z]+$"}}},
+    {"type": "object", "properties": {"e": {"enum": ["x", 1, None, [1], True]}}, "required": ["e"]},
+    {"type": "object", "properties": {"l": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                                            "minItems": 1, "maxItems": 2}}},
+    {"type": "object", "properties": {"o": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+    {"type": "object", "properties": {"b": {"type": "boolean"}}, "additionalProperties": False, "x-note": 1},
+    {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}},
+    {"properties": {"s": {"pattern": "^[a-z]+$", "minLength": 2, "maximum": 3}}},
+])
+def test_the_compiled_check_agrees_with_jsonschema_on_hand_made_schemas(schema):
+    hand_made = Tool("t", "", schema)
+    assert hand_made._accepts is not None
+    samples = [{name: value} for name in schema["properties"] for value in _ODD_VALUES + [[1], ["ab", "cd"], {"a": 1}]]
+    assert _assert_compiled_check_agrees(hand_made, samples) > 0
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}, "$defs": {"n": {"type": "integer"}}},
+    {"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}},
+    {"type": "object", "patternProperties": {"^x": {"type": "integer"}}, "additionalProperties": False},
+    {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"},
+])
+def test_schemas_with_other_keywords_are_left_to_jsonschema(schema):
+    assert Tool("t", "", schema)._accepts is None
