@@ -36,13 +36,16 @@ class ReplayTasks:
         return task
 
 
-def best_rate(fn, episodes: int, repeats: int = 3) -> float:
-    best = float("inf")
+def best_rates(fns: dict, episodes: int, repeats: int = 5) -> dict:
+    """Episodes per second of each function, best of ``repeats`` rounds that run them in turn (so that load on a
+    busy machine hits all of them alike)."""
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return episodes / best
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: episodes / seconds for name, seconds in best.items()}
 
 
 def main() -> None:
@@ -76,8 +79,8 @@ def main() -> None:
             env.step({QUERY: task.query, FC: ""})
             env.step({QUERY: "", FC: reply})
 
-    direct, by_hand = best_rate(baseline, args.episodes), best_rate(pipeline, args.episodes)
-    wrapped = best_rate(through_env, args.episodes)
+    rates = best_rates({"direct": baseline, "by_hand": pipeline, "wrapped": through_env}, args.episodes)
+    direct, by_hand, wrapped = rates["direct"], rates["by_hand"], rates["wrapped"]
     print(f"episodes: {args.episodes} (pre-drawn tasks, pre-computed keyword-FC replies)")
     print(f"parse + check only:                 {direct:10,.0f} checked episodes/s")
     print(f"core pipeline by hand (gate, exec): {by_hand:10,.0f} checked episodes/s")

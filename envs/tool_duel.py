@@ -125,10 +125,14 @@ def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[di
     return json.loads(observation["messages"]), json.loads(observation["tools"])
 
 
-@functools.lru_cache(maxsize=4096)
 def tools_json(tools: tuple[Tool, ...]) -> str:
-    """The tools' schemas as JSON text, built once per tool set."""
-    return json.dumps([tool.schema() for tool in tools])
+    """The tools' schemas as JSON text (``json.dumps`` of the list), from each tool's JSON built once per tool."""
+    return "[" + ", ".join(map(_tool_json, tools)) + "]"
+
+
+@functools.lru_cache(maxsize=4096)
+def _tool_json(tool: Tool) -> str:
+    return json.dumps(tool.schema())
 
 
 class Shaping:
@@ -182,10 +186,10 @@ class Duel:
 
     def observation(self, agent: str) -> dict[str, str]:
         """What ``agent`` sees now (built once between moves: both APIs ask for it repeatedly)."""
+        if agent != self.to_move:
+            return {"messages": "[]", "tools": self.tools_json}
         if agent not in self._observations:
             messages = self.query_messages if agent == QUERY else self.fc_messages
-            if agent != self.to_move:
-                messages = []
             self._observations[agent] = {"messages": json.dumps(messages)[:MAX_OBSERVATION_CHARS],
                                          "tools": self.tools_json}
         return dict(self._observations[agent])
