@@ -254,6 +254,8 @@ class TrainerArgs:
     """Episodes per iteration."""
     env: dict[str, Any] = field(default_factory=lambda: {"max_turns": 1})
     """Keyword arguments of `envs.tool_duel.parallel_env`."""
+    tasks: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `envs.domains.DomainTasks` (``domains``, ``kinds``); episodes draw the train split."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters."""
     run_dir: str = ""
@@ -268,6 +270,11 @@ class TrainerArgs:
         rank, world = rank_and_world()
         first = (step * world + rank) * self.batch_size
         return [self.seed * 1_000_003 + first + i for i in range(self.batch_size)]
+
+
+def domain_tasks(arguments: Any, split: str) -> DomainTasks:
+    """`envs.domains.DomainTasks` of ``split`` from a config mapping (lists become tuples)."""
+    return DomainTasks(split=split, **{k: tuple(v) for k, v in dict(arguments).items()})
 
 
 def init_distributed() -> None:
@@ -295,7 +302,7 @@ def prepare(args: TrainerArgs, learner: Learner | None, opponent: Agent | None, 
     learner.reseed(phase_seed)
     reset_agent(opponent, phase_seed + 1)
     logger = logger or RunLogger(Path(args.run_dir) / (f"rank_{rank}" if rank else ""))
-    envs = [parallel_env(tasks=DomainTasks(split="train"), **args.env) for _ in range(args.batch_size)]
+    envs = [parallel_env(tasks=domain_tasks(args.tasks, "train"), **args.env) for _ in range(args.batch_size)]
     return learner, opponent, logger, envs
 
 

@@ -8,7 +8,9 @@ a frozen query model (`agents.ppo_fc`), and evaluates both on held-out tasks. Th
 * ``adversarial.jsonl``: the valid queries that beat the FC model, with their target calls: augmentation data,
 * ``selfplay.png`` (both sides per round) and ``summary.md`` (the figures per round, as printed).
 
-Configured with Hydra (``hydra_conf/config.yaml``); sweep with ``python -m agents.selfplay -m seed=0,1,2``.
+Configured with Hydra (``hydra_conf/config.yaml``, groups ``env``, ``tasks``, ``agent@fc``, ``agent@query``,
+``trainer``); sweep with ``python -m agents.selfplay -m seed=0,1,2``; multi-step tasks (calls that need earlier
+tool results) with ``tasks=multi_step env=multi_turn``.
 ``resume=true run_dir=<dir>`` continues an interrupted run after its last saved round, with the same results
 as an uninterrupted run (every phase is seeded from the seed and its step alone).
 """
@@ -28,11 +30,10 @@ from tqdm import tqdm
 from agents import ppo_fc, ppo_query
 from agents.factory import build_agent
 from agents.hf import HFAgent
-from agents.ppo import Learner, PPOConfig
+from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
-from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, parallel_env
 
 EVAL_SEED_OFFSET = 10_000_000
@@ -46,7 +47,7 @@ def frozen_copy(agent: HFAgent, temperature: float, seed: int) -> HFAgent:
 
 def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float]:
     """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy)."""
-    envs = [parallel_env(tasks=DomainTasks(split="test"), **config.env) for _ in range(config.eval_tasks)]
+    envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
     seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
     attacker = HFAgent(query.model, query.tokenizer, temperature=1.0, max_new_tokens=query.max_new_tokens,
@@ -123,7 +124,8 @@ def main(config: DictConfig) -> None:
                                   if "phase" in r else r["step"] < done * steps_per_round) if "phase" in r]
     keep_lines(run_dir / "adversarial.jsonl", lambda record: record["round"] <= done)
     logger = RunLogger(run_dir)
-    common = {"seed": config.seed, "batch_size": config.batch_size, "env": dict(config.env), "ppo": ppo}
+    common = {"seed": config.seed, "batch_size": config.batch_size, "env": dict(config.env),
+              "tasks": dict(config.tasks), "ppo": ppo}
     query_args = ppo_query.Args(iterations=config.query_iterations, **common)
     fc_args = ppo_fc.Args(iterations=config.fc_iterations, **common)
     if not rows:

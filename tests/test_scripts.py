@@ -63,3 +63,21 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
     assert phases == [(0, "start"), (1, "query"), (1, "fc"), (2, "query"), (2, "fc")]
     final = metrics(straight)[-1]
     assert f"{100 * final['eval/fc_clean_success']:.1f} %" in (straight / "summary.md").read_text()
+
+
+def test_trainers_play_the_configured_task_kinds(tmp_path):
+    from agents import ppo_fc
+
+    args = ppo_fc.Args(iterations=1, batch_size=4, run_dir=str(tmp_path), env={"max_turns": 3},
+                       tasks={"domains": ["banking", "travel"], "kinds": ["multi_step"]},
+                       policy={"kind": "tiny", "role": "fc", "max_new_tokens": 48})
+    _, episodes = ppo_fc.train(args)
+    assert {e.kind for e in episodes} == {"multi_step"} and {e.domain for e in episodes} <= {"banking", "travel"}
+    assert all(e.samples and len(e.samples) == len(e.fc_replies) for e in episodes if e.query_valid)
+
+
+def test_selfplay_config_switches_to_multi_step_tasks():
+    composed = run_module("agents.selfplay", "tasks=multi_step", "env=multi_turn", "--cfg", "job").stdout
+    assert "- multi_step" in composed and "max_turns: 3" in composed
+    default = run_module("agents.selfplay", "--cfg", "job").stdout
+    assert "- irrelevance" in default and "max_turns: 1" in default
