@@ -42,22 +42,31 @@ class Tool:
         return cls(self.parameters)
 
     @functools.cached_property
-    def _accepts(self) -> Callable[[Any], bool] | None:
+    def _compiled(self) -> tuple[Callable[[Any], bool], list[str]] | None:
+        """A compiled check of every keyword but the top-level ``required`` (see `_compile`), and the required names;
+        None where the schema is not compiled."""
         validator = self._validator  # checks the schema first
-        return _compile(self.parameters) if type(validator) is jsonschema.Draft202012Validator else None
+        schema = self.parameters
+        if type(validator) is not jsonschema.Draft202012Validator or not isinstance(schema, dict):
+            return None
+        accepts = _compile({keyword: value for keyword, value in schema.items() if keyword != "required"})
+        return None if accepts is None else (accepts, schema.get("required", []))
 
     def validate(self, arguments: dict[str, Any]) -> None:
         """Raise `ToolArgumentError` listing every schema violation of ``arguments``.
 
-        Arguments that a compiled check of the schema's common keywords accepts pass at once; all others go to
-        jsonschema, which finds and words the violations (the compiled check never accepts what jsonschema rejects).
+        Arguments that a compiled check of the schema's common keywords accepts are valid but for missing required
+        parameters, which are then the only violations (worded as jsonschema words them); all other arguments go to
+        jsonschema, which finds and words the violations. The compiled check never accepts what jsonschema rejects.
         """
-        accepts = self._accepts
-        if accepts is not None and accepts(arguments):
-            return
-        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
-        if errors:
-            details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
+        compiled = self._compiled
+        if compiled is not None and type(arguments) is dict and compiled[0](arguments):
+            problems = [("", f"{name!r} is a required property") for name in compiled[1] if name not in arguments]
+        else:
+            errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+            problems = [("/".join(map(str, e.path)), e.message) for e in errors]
+        if problems:
+            details = "; ".join(f"{path or '<root>'}: {message}" for path, message in problems)
             raise ToolArgumentError(f"{self.name}: {details}")
 
     def schema(self) -> dict[str, Any]:

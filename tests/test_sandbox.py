@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from typing import Any
 
 import pytest
 
-from fcgym import Call, InProcessSandbox, Tool, ToolExecutionError, execute, tool
+from fcgym import Call, InProcessSandbox, Tool, ToolArgumentError, ToolExecutionError, execute, tool
 from fcgym.sandbox import MAX_RESULT_CHARS
 from fcgym.tasks import State, Task
 
@@ -243,21 +244,38 @@ def _variants(arguments: dict) -> list:
             key = next(iter(value))
             out += [{**arguments, name: {**value, key: odd}} for odd in _ODD_VALUES]
             out.append({**arguments, name: {**value, "zz_extra": 1}})
+    if len(arguments) > 1:  # a missing parameter together with a wrong one
+        first, second = list(arguments)[:2]
+        out += [{**{k: v for k, v in arguments.items() if k != first}, second: odd} for odd in _ODD_VALUES]
     return out
 
 
+def _jsonschema_verdict(tool: Tool, arguments: Any) -> str | None:
+    """What `Tool.validate` said before it had a compiled check: jsonschema's errors, sorted by path."""
+    errors = sorted(tool._validator.iter_errors(arguments), key=lambda e: list(e.path))
+    details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
+    return f"{tool.name}: {details}" if errors else None
+
+
+def _verdict(tool: Tool, arguments: Any) -> str | None:
+    try:
+        tool.validate(arguments)
+    except ToolArgumentError as error:
+        return str(error)
+    return None
+
+
 def _assert_compiled_check_agrees(tool: Tool, arguments_list: list[dict]) -> int:
-    """The compiled check accepts nothing jsonschema rejects; returns how many inputs it accepted."""
-    accepted = 0
+    """`Tool.validate` says what jsonschema says on every variant; returns how many the compiled check decided."""
+    decided = 0
     for arguments in arguments_list:
         for candidate in _variants(arguments):
-            if tool._accepts is not None and tool._accepts(candidate):
-                accepted += 1
-                assert not list(tool._validator.iter_errors(candidate)), (tool.name, candidate)
-    return accepted
+            assert _verdict(tool, candidate) == _jsonschema_verdict(tool, candidate), (tool.name, candidate)
+            decided += tool._compiled is not None and type(candidate) is dict and tool._compiled[0](candidate)
+    return decided
 
 
-def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_the_domains():
+def test_validate_says_what_jsonschema_says_on_the_domains():
     import random
 
     from envs.domains import DOMAINS
@@ -265,12 +283,12 @@ def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_the_domains(
     rng = random.Random(0)
     for module in DOMAINS.values():
         for domain_tool in module.TOOLS:
-            assert domain_tool._accepts is not None, f"{domain_tool.name}: its schema is not compiled"
+            assert domain_tool._compiled is not None, f"{domain_tool.name}: its schema is not compiled"
             samples = [module.sample_arguments(domain_tool.name, rng, "train") for _ in range(5)]
             assert _assert_compiled_check_agrees(domain_tool, samples) >= len(samples), domain_tool.name
 
 
-def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_bfcl():
+def test_validate_says_what_jsonschema_says_on_bfcl():
     bfcl = pytest.importorskip("envs.bfcl")
     pytest.importorskip("bfcl_eval")
     for category in ("simple_python", "multiple", "live_simple"):
@@ -289,13 +307,14 @@ def test_the_compiled_check_accepts_only_what_jsonschema_accepts_on_bfcl():
     {"type": "object", "properties": {"l": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
                                             "minItems": 1, "maxItems": 2}}},
     {"type": "object", "properties": {"o": {"type": "object", "additionalProperties": {"type": "integer"}}}},
-    {"type": "object", "properties": {"b": {"type": "boolean"}}, "additionalProperties": False, "x-note": 1},
+    {"type": "object", "properties": {"b": {"type": "boolean"}, "c": {"type": "integer"}}, "required": ["c", "b"],
+     "additionalProperties": False, "x-note": 1},
     {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}},
     {"properties": {"s": {"pattern": "^[a-z]+$", "minLength": 2, "maximum": 3}}},
 ])
-def test_the_compiled_check_agrees_with_jsonschema_on_hand_made_schemas(schema):
+def test_validate_says_what_jsonschema_says_on_hand_made_schemas(schema):
     hand_made = Tool("t", "", schema)
-    assert hand_made._accepts is not None
+    assert hand_made._compiled is not None
     samples = [{name: value} for name in schema["properties"] for value in _ODD_VALUES + [[1], ["ab", "cd"], {"a": 1}]]
     assert _assert_compiled_check_agrees(hand_made, samples) > 0
 
@@ -307,4 +326,4 @@ def test_the_compiled_check_agrees_with_jsonschema_on_hand_made_schemas(schema):
     {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"},
 ])
 def test_schemas_with_other_keywords_are_left_to_jsonschema(schema):
-    assert Tool("t", "", schema)._accepts is None
+    assert Tool("t", "", schema)._compiled is None
