@@ -67,7 +67,7 @@ def _mentions_forms(text: str, forms: list[str] | tuple[str, ...]) -> bool:
     if not forms:
         return True
     for form in forms:
-        if _stated(text, form):
+        if form in text and _stated(text, form):
             return True
     return False
 
@@ -251,13 +251,14 @@ def indirect_spans(text: str) -> list[tuple[int, int]]:
 _NEGATION = re.compile(
     r"\b(?:don'?t|do\s+not|never|not\s+to|no\s+need\s+to)\s+"
     r"(?:(?:please|ever|even|you|want|need|wish|ask|try|to|go\s+and)\s+){0,3}([a-z]+)")
+_NEGATION_WORDS = ("don", "not", "never", "need")  # every phrase _NEGATION matches contains one of them
 
 
 def _negated_actions(text: str, targets: list[Call]) -> list[str]:
     """The target tools whose action (the first word of the name) the query negates."""
-    negated = [m.group(1) for m in _NEGATION.finditer(text.replace("\u2019", "'"))]
-    if not negated:
+    if not any(word in text for word in _NEGATION_WORDS):
         return []
+    negated = [m.group(1) for m in _NEGATION.finditer(text.replace("\u2019", "'"))]
     found = []
     for call in targets:
         verb = call.name.lower().split("_")[0]
@@ -287,7 +288,11 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
     derived: list[str] = []  # computed at most once, only when a value is not stated literally
 
     def mentioned(option: Any) -> bool:
-        if _mentions(text, option):
+        if type(option) is str:  # the common case, without building its surface forms
+            form = option.lower()
+            if form in text and _stated(text, form):
+                return True
+        elif _mentions(text, option):
             return True
         if not derived:
             derived.append(derived_text(text))
@@ -301,16 +306,20 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
             accepted = accepted_values.get(param, [value])
             if "" in accepted or (index, param) in task.derived:
                 continue  # a parameter that may be left out, or comes from an earlier result, need not be stated
-            if not any(mentioned(option) for option in accepted):
+            for option in accepted:
+                if mentioned(option):
+                    break
+            else:
                 reasons.append(f"{call.name}.{param}={value!r} is not stated")
-    target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
-    called = {call.name for call in targets}
-    for tool in task.tools:
-        if len(targets) > 1 or (targets and tool.name not in called):
-            continue  # a value of another call's enum may rightly appear in a parallel request
-        for option, lowered, forms in _enum_options(tool):
-            if lowered not in target_values and _mentions_forms(text, forms):
-                reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
+    if len(targets) <= 1:  # a value of another call's enum may rightly appear in a parallel request
+        target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
+        called = {call.name for call in targets}
+        for tool in task.tools:
+            if targets and tool.name not in called:
+                continue
+            for option, lowered, forms in _enum_options(tool):
+                if _mentions_forms(text, forms) and lowered not in target_values:
+                    reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
     for name in _negated_actions(text, targets):
         reasons.append(f"the query says not to do {name}")
     if not reasons and judge is not None and not judge(query, task):
