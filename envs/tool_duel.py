@@ -100,7 +100,7 @@ QUERY_SYSTEM_PROMPT = (
 
 def query_prompt(task: Task) -> str:
     """The user message ``query_0`` sees: the target calls (without omittable arguments) and the seed query."""
-    targets = json.dumps([call.to_dict() for call in task.stated_calls()])
+    targets = json.dumps([call.to_dict() for call in task.stated_calls(copy=False)])
     return f"Target calls: {targets}\nSeed query: {task.query}"
 
 
@@ -361,10 +361,8 @@ class parallel_env(_ToolDuelBase, ParallelEnv):
         done = duel.to_move is None
         agents = self.agents
         observations = {a: duel.observation(a) for a in agents}
-        rewards = {a: (duel.rewards[a] if done else 0.0) for a in agents}
-        terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
-        infos = {a: (dict(duel.info) if done else {}) for a in agents}
+        rewards = {a: duel.rewards[a] for a in agents} if done else dict.fromkeys(agents, 0.0)
+        infos = {a: dict(duel.info) if done else {} for a in agents}
         if done:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return observations, rewards, dict.fromkeys(agents, done), dict.fromkeys(agents, False), infos

@@ -46,21 +46,26 @@ class Task:
         """The episode's tool called ``name``, or None."""
         return next((t for t in self.tools if t.name == name), None)
 
-    def target_calls(self) -> list[Call]:
+    def target_calls(self, copy: bool = True) -> list[Call]:
         """The canonical answer: for every call, the first accepted value of every parameter that may not be
-        left out, resolved recursively through dict-valued parameters (which nest the possible-answer form)."""
+        left out, resolved recursively through dict-valued parameters (which nest the possible-answer form).
+
+        ``copy=False`` returns the task's own calls, which is faster: read them, never change them."""
+        if not copy:
+            return list(self._target_calls)
         return [Call(call.name, copy_state(call.arguments)) for call in self._target_calls]
 
     @functools.cached_property
     def _target_calls(self) -> tuple[Call, ...]:
         return tuple(Call(name, _first_accepted(params)) for answer in self.answers for name, params in answer.items())
 
-    def stated_calls(self) -> list[Call]:
+    def stated_calls(self, copy: bool = True) -> list[Call]:
         """The target calls without the parameters that may be left out or come from earlier results: what a
-        request must state."""
-        return [Call(call.name, {k: v for k, v in call.arguments.items()
-                                 if "" not in answer[call.name].get(k, []) and (index, k) not in self.derived})
-                for index, (call, answer) in enumerate(zip(self.target_calls(), self.answers))]
+        request must state. ``copy=False`` shares the values with the task, as in `target_calls`."""
+        calls = [Call(call.name, {k: v for k, v in call.arguments.items()
+                                  if "" not in answer[call.name].get(k, []) and (index, k) not in self.derived})
+                 for index, (call, answer) in enumerate(zip(self._target_calls, self.answers))]
+        return [Call(call.name, copy_state(call.arguments)) for call in calls] if copy else calls
 
     def fresh_state(self) -> State:
         """A private copy of the initial state for one episode (a `State`: values are copied when first read)."""

@@ -299,7 +299,7 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
         return derived[0] != text and _mentions(derived[0], option)
 
     reasons = []
-    targets = task.target_calls()
+    targets = task.target_calls(copy=False)
     for index, (answer, call) in enumerate(zip(task.answers, targets)):
         accepted_values = answer[call.name]
         for param, value in call.arguments.items():

@@ -52,6 +52,17 @@ def test_target_calls_pass():
     assert _error(PAY_TASK.target_calls(), PAY_TASK) is None
 
 
+def test_target_and_stated_calls_are_copies_unless_asked_not_to_be():
+    task = _task({"pay": {"recipient": ["Alice"], "tags": [["a", "b"]], "note": ["", "rent"]}})
+    for calls in (task.target_calls(), task.stated_calls()):
+        calls[0].arguments["tags"].append("c")
+        calls[0].arguments["recipient"] = "Bob"
+    assert task.target_calls(copy=False) == task.target_calls() == [
+        Call("pay", {"recipient": "Alice", "tags": ["a", "b"], "note": "rent"})]
+    assert task.stated_calls(copy=False) == task.stated_calls() == [
+        Call("pay", {"recipient": "Alice", "tags": ["a", "b"]})]
+
+
 def test_no_call():
     assert _error([], PAY_TASK) == "no_call"
 
