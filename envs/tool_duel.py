@@ -69,6 +69,7 @@ import functools
 import json
 import random
 from collections import deque
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 from gymnasium.spaces import Dict
@@ -123,6 +124,18 @@ def task_from_query_prompt(messages: list[dict], tools: list[dict]) -> Task:
 def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[dict]]:
     """``(messages, tools)`` from a ToolDuel observation."""
     return json.loads(observation["messages"]), json.loads(observation["tools"])
+
+
+def messages_json(messages: list[dict[str, Any]]) -> str:
+    """``json.dumps(messages)``, several times faster for chat messages whose keys and values are strings."""
+    return "[" + ", ".join(map(_message_json, messages)) + "]"
+
+
+def _message_json(message: dict[str, Any]) -> str:
+    try:
+        return "{" + ", ".join([_json_string(key) + ": " + _json_string(value) for key, value in message.items()]) + "}"
+    except TypeError:  # a key or value that is not a string
+        return json.dumps(message)
 
 
 def tools_json(tools: tuple[Tool, ...]) -> str:
@@ -190,7 +203,7 @@ class Duel:
             return {"messages": "[]", "tools": self.tools_json}
         if agent not in self._observations:
             messages = self.query_messages if agent == QUERY else self.fc_messages
-            self._observations[agent] = {"messages": json.dumps(messages)[:MAX_OBSERVATION_CHARS],
+            self._observations[agent] = {"messages": messages_json(messages)[:MAX_OBSERVATION_CHARS],
                                          "tools": self.tools_json}
         return dict(self._observations[agent])
 

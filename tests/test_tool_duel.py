@@ -10,7 +10,7 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 
 from envs import TOOL_DUEL_ID, make
 from envs.domains import DomainTasks, make_task
-from envs.tool_duel import FC, QUERY, decode_observation, env, parallel_env
+from envs.tool_duel import FC, QUERY, decode_observation, env, messages_json, parallel_env, tools_json
 
 SEED = 5
 
@@ -330,3 +330,18 @@ def test_no_shaping_by_default_keeps_the_game_zero_sum():
     env.step({QUERY: task.query, FC: ""})
     _, reward, _, _, infos = env.step({QUERY: "", FC: "no idea"})
     assert infos[FC]["shaping"] == {} and reward[QUERY] == -reward[FC]
+
+
+@pytest.mark.parametrize("messages", [
+    [],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 'Pay "Zoë" 5 €\n\ttoday\x00 \u2028'}],
+    [{"role": "tool", "name": "get_balance", "content": '{"balance": 12.5}'}, {"role": "assistant", "content": ""}],
+    [{"role": "assistant", "content": None}, {"role": "user", "content": 3.5}, {1: "x"}, {"role": "user", "n": [1]}],
+])
+def test_messages_json_is_json_dumps(messages):
+    assert messages_json(messages) == json.dumps(messages)
+
+
+def test_tools_json_is_json_dumps():
+    tools = make_task("banking", "multiple", random.Random(0)).tools
+    assert tools_json(tools) == json.dumps([tool.schema() for tool in tools]) and tools_json(()) == "[]"
