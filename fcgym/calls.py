@@ -92,6 +92,8 @@ def _bounded(calls: list[Call], limits: ParseLimits) -> list[Call]:
 
 def _check_depth(text: str, limits: ParseLimits) -> None:
     """Reject nesting deeper than the limit before any recursive parser sees the text."""
+    if sum(map(text.count, _OPENERS)) <= limits.max_depth:
+        return  # nesting is never deeper than the number of opening brackets
     depth, in_string, escaped, quote = 0, False, False, ""
     for char in text:
         if in_string:
