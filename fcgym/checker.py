@@ -111,13 +111,13 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
     answers = task.answers
     if not answers:
         if calls:
-            return Verdict.failed("irrelevance", f"no tool fits this request, but {calls[0].name} was called")
+            return _failure("irrelevance", (f"no tool fits this request, but {calls[0].name} was called",))
         return _CORRECT
     if not calls:
-        return Verdict.failed("no_call", f"expected {len(answers)} call(s), got none")
+        return _failure("no_call", (f"expected {len(answers)} call(s), got none",))
     size = len(answers)
     if len(calls) != size:
-        return Verdict.failed("wrong_count", f"expected {size} call(s), got {len(calls)}")
+        return _failure("wrong_count", (f"expected {size} call(s), got {len(calls)}",))
     tools = task.tools
     if size == 1:
         problem = _call_problem(calls[0], answers[0], tools, options)
@@ -304,12 +304,14 @@ def _has_type(value: Any, expected: Any, items: tuple[Any, Any, Any] | None, acc
                 return type(value) is type(option)
         return False
     if items is not None and isinstance(value, (list, tuple)):
-        element_options = [e for o in accepted if isinstance(o, (list, tuple)) for e in o]
         item_expected, item_items, item_exact = items
+        element_options = None  # the accepted values' elements, gathered only if an element needs a full check
         for element in value:
-            if type(element) is not item_exact and not _has_type(element, item_expected, item_items, element_options,
-                                                                 options):
-                return False
+            if type(element) is not item_exact:
+                if element_options is None:
+                    element_options = [e for o in accepted if isinstance(o, (list, tuple)) for e in o]
+                if not _has_type(element, item_expected, item_items, element_options, options):
+                    return False
     return True
 
 
