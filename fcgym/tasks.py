@@ -77,9 +77,13 @@ def _first_accepted(params: dict[str, Any]) -> dict[str, Any]:
     resolved = {}
     for param, accepted in params.items():
         options = accepted if isinstance(accepted, list) else [accepted]
-        value = next((v for v in options if v != ""), "")
-        if value != "" or "" not in options:
-            resolved[param] = _resolve(value)
+        for value in options:
+            if value != "":
+                resolved[param] = _resolve(value) if isinstance(value, (dict, list)) else value
+                break
+        else:
+            if not options:
+                resolved[param] = ""
     return resolved
 
 
