@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import fastjsonschema
 import jsonschema
 
 from fcgym.errors import ToolArgumentError
@@ -42,31 +42,36 @@ class Tool:
         return cls(self.parameters)
 
     @functools.cached_property
-    def _compiled(self) -> tuple[Callable[[Any], bool], list[str]] | None:
-        """A compiled check of every keyword but the top-level ``required`` (see `_compile`), and the required names;
-        None where the schema is not compiled."""
-        validator = self._validator  # checks the schema first
-        schema = self.parameters
-        if type(validator) is not jsonschema.Draft202012Validator or not isinstance(schema, dict):
+    def _fast_check(self) -> Callable[[Any], Any] | None:
+        """fastjsonschema's compiled check of the schema without its top-level ``required``, or None where the schema
+        uses a keyword whose meaning differs between draft 7 (what fastjsonschema compiles) and jsonschema's draft."""
+        self._validator  # noqa: B018 -- checks the schema first
+        schema = {keyword: value for keyword, value in self.parameters.items() if keyword != "required"}
+        if not _portable(schema):
             return None
-        accepts = _compile({keyword: value for keyword, value in schema.items() if keyword != "required"})
-        return None if accepts is None else (accepts, schema.get("required", []))
+        return fastjsonschema.compile(schema, use_default=False, use_formats=False)
 
     def validate(self, arguments: dict[str, Any]) -> None:
-        """Raise `ToolArgumentError` listing every schema violation of ``arguments``.
+        """Raise `ToolArgumentError` listing every schema violation of ``arguments``, in jsonschema's words.
 
-        Arguments that a compiled check of the schema's common keywords accepts are valid but for missing required
-        parameters, which are then the only violations (worded as jsonschema words them); all other arguments go to
-        jsonschema, which finds and words the violations. The compiled check never accepts what jsonschema rejects.
+        Plain JSON arguments that fastjsonschema accepts (all but the top-level ``required``) can only lack required
+        parameters, which are then reported as jsonschema reports them; anything else goes to jsonschema.
         """
-        compiled = self._compiled
-        if compiled is not None and type(arguments) is dict and compiled[0](arguments):
-            problems = [("", f"{name!r} is a required property") for name in compiled[1] if name not in arguments]
-        else:
-            errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
-            problems = [("/".join(map(str, e.path)), e.message) for e in errors]
-        if problems:
-            details = "; ".join(f"{path or '<root>'}: {message}" for path, message in problems)
+        fast_check = self._fast_check
+        if fast_check is not None and type(arguments) is dict and _is_plain_json(arguments):
+            try:
+                fast_check(arguments)
+            except fastjsonschema.JsonSchemaException:
+                pass
+            else:
+                missing = [name for name in self.parameters.get("required", ()) if name not in arguments]
+                if missing:
+                    details = "; ".join(f"<root>: {name!r} is a required property" for name in missing)
+                    raise ToolArgumentError(f"{self.name}: {details}")
+                return
+        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if errors:
+            details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
             raise ToolArgumentError(f"{self.name}: {details}")
 
     def schema(self) -> dict[str, Any]:
@@ -91,144 +96,38 @@ def tool(description: str, **properties: dict[str, Any]) -> Callable[[ToolFn], T
     return wrap
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# A compiled check for JSON Schema (draft 2020-12) that accepts only what jsonschema accepts. It covers the keywords
-# tool schemas use; a schema with any other jsonschema keyword is not compiled. Values of other types than JSON's
-# (exactly str, int, float, bool, None, list, dict) and cases it does not decide exactly are left to jsonschema.
-
-_JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
-_NUMBER = (int, float)
-_IS_TYPE: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: type(v) is str,
-    "integer": lambda v: type(v) is int or (type(v) is float and v.is_integer()),
-    "number": lambda v: type(v) in _NUMBER,
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "array": lambda v: type(v) is list,
-    "object": lambda v: type(v) is dict,
-}
-
-
-def _compile(schema: Any) -> Callable[[Any], bool] | None:
-    """``accepts(value)`` for ``schema``, or None where the schema uses a keyword this check does not cover."""
-    if schema is True:
-        return lambda value: True
-    if not isinstance(schema, dict):
-        return None
-    checks = []
-    for keyword, argument in schema.items():
-        if keyword == "format" or keyword not in jsonschema.Draft202012Validator.VALIDATORS:
-            continue  # annotations (format is one without a format checker)
-        build = _KEYWORDS.get(keyword)
-        check = build(argument, schema) if build is not None else None
-        if check is None:
-            return None
-        checks.append(check)
-
-    def accepts(value: Any) -> bool:
-        if type(value) not in _JSON_TYPES:
-            return False
-        for check in checks:
-            if not check(value):
-                return False
+#: Keywords that mean the same in JSON Schema draft 7 and 2020-12, and annotations that assert nothing.
+_PORTABLE_KEYWORDS = frozenset({
+    "type", "enum", "const", "properties", "required", "additionalProperties", "items", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
+    "minProperties", "maxProperties", "multipleOf", "anyOf", "allOf", "oneOf", "not",
+    "title", "description", "default", "examples", "format", "$comment", "deprecated", "readOnly", "writeOnly",
+})
+def _portable(schema: Any) -> bool:
+    """Whether ``schema`` uses only `_PORTABLE_KEYWORDS` (and ``x-`` extensions) at every depth."""
+    if isinstance(schema, bool):
         return True
-
-    return accepts
-
-
-def _type(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    names = [argument] if isinstance(argument, str) else argument
-    if not isinstance(names, list) or not all(name in _IS_TYPE for name in names):
-        return None
-    tests = [_IS_TYPE[name] for name in names]
-    return lambda v: any(test(v) for test in tests)
-
-
-def _enum(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    if not isinstance(argument, list):
-        return None
-    strings = frozenset(e for e in argument if type(e) is str)
-    numbers = [e for e in argument if type(e) in _NUMBER]
-    return lambda v: v in strings if type(v) is str else type(v) in _NUMBER and any(v == e for e in numbers)
+    if not isinstance(schema, dict) or any(k not in _PORTABLE_KEYWORDS and not k.startswith("x-") for k in schema):
+        return False
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        return False
+    subschemas = [*properties.values(), *(schema[k] for k in ("items", "additionalProperties", "not") if k in schema)]
+    for keyword in ("anyOf", "allOf", "oneOf"):
+        if keyword in schema:
+            if not isinstance(schema[keyword], list):
+                return False
+            subschemas += schema[keyword]
+    return all(_portable(subschema) for subschema in subschemas)
 
 
-def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any, dict], Callable[[Any], bool] | None]:
-    def build(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-        if type(argument) not in _NUMBER:
-            return None
-        return lambda v: type(v) not in _NUMBER or not compare(v, argument)
-    return build
-
-
-def _length(of: type, too_short: bool) -> Callable[[Any, dict], Callable[[Any], bool] | None]:
-    def build(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-        if type(argument) is not int:
-            return None
-        if too_short:
-            return lambda v: type(v) is not of or len(v) >= argument
-        return lambda v: type(v) is not of or len(v) <= argument
-    return build
-
-
-def _pattern(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    try:
-        search = re.compile(argument).search
-    except (TypeError, re.error):
-        return None
-    return lambda v: type(v) is not str or search(v) is not None
-
-
-def _unique_items(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    if argument is False:
-        return lambda v: True
-    if argument is not True:
-        return None
-    # Unique by jsonschema's equality is decided here for lists of strings only (others go to jsonschema).
-    return lambda v: type(v) is not list or (all(type(e) is str for e in v) and len(set(v)) == len(v))
-
-
-def _required(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    if not isinstance(argument, list):
-        return None
-    return lambda v: type(v) is not dict or all(name in v for name in argument)
-
-
-def _properties(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    if not isinstance(argument, dict):
-        return None
-    compiled = {name: _compile(sub) for name, sub in argument.items()}
-    if None in compiled.values():
-        return None
-    checks = list(compiled.items())
-    return lambda v: type(v) is not dict or all(check(v[name]) for name, check in checks if name in v)
-
-
-def _additional_properties(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    if "patternProperties" in schema:
-        return None
-    known = frozenset(schema.get("properties", {}))
-    if argument is True:
-        return lambda v: True
-    if argument is False:
-        return lambda v: type(v) is not dict or all(key in known for key in v)
-    check = _compile(argument)
-    if check is None:
-        return None
-    return lambda v: type(v) is not dict or all(check(v[key]) for key in v if key not in known)
-
-
-def _items(argument: Any, schema: dict) -> Callable[[Any], bool] | None:
-    check = _compile(argument) if "prefixItems" not in schema else None
-    if check is None:
-        return None
-    return lambda v: type(v) is not list or all(check(e) for e in v)
-
-
-_KEYWORDS: dict[str, Callable[[Any, dict], Callable[[Any], bool] | None]] = {
-    "type": _type, "enum": _enum, "pattern": _pattern, "uniqueItems": _unique_items, "required": _required,
-    "properties": _properties, "additionalProperties": _additional_properties, "items": _items,
-    "minimum": _bound(lambda v, bound: v < bound), "maximum": _bound(lambda v, bound: v > bound),
-    "exclusiveMinimum": _bound(lambda v, bound: v <= bound), "exclusiveMaximum": _bound(lambda v, bound: v >= bound),
-    "minLength": _length(str, too_short=True), "maxLength": _length(str, too_short=False),
-    "minItems": _length(list, too_short=True), "maxItems": _length(list, too_short=False),
-}
+def _is_plain_json(value: Any) -> bool:
+    """Whether ``value`` is built of exactly JSON's Python types (no tuples, sets or subclasses) at every depth."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return True
+    if kind is list:
+        return all(_is_plain_json(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
+    return False

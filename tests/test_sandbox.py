@@ -7,10 +7,12 @@ import json
 import pickle
 from typing import Any
 
+import fastjsonschema
 import pytest
 
 from fcgym import Call, InProcessSandbox, Tool, ToolArgumentError, ToolExecutionError, execute, tool
 from fcgym.sandbox import MAX_RESULT_CHARS
+from fcgym.tools import _is_plain_json
 from fcgym.tasks import State, Task
 
 
@@ -220,7 +222,7 @@ def test_a_call_that_removes_a_key_removes_it(state):
     assert result.ok and state == {"counters": {"a": 1}}
 
 
-# ------------------------------------------------------------------------------ compiled argument check vs jsonschema
+# ------------------------------------------------------------------------- fastjsonschema's fast path vs jsonschema
 
 class _Text(str):
     pass
@@ -251,7 +253,7 @@ def _variants(arguments: dict) -> list:
 
 
 def _jsonschema_verdict(tool: Tool, arguments: Any) -> str | None:
-    """What `Tool.validate` said before it had a compiled check: jsonschema's errors, sorted by path."""
+    """What `Tool.validate` says by jsonschema alone: its errors, sorted by path."""
     errors = sorted(tool._validator.iter_errors(arguments), key=lambda e: list(e.path))
     details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
     return f"{tool.name}: {details}" if errors else None
@@ -265,13 +267,24 @@ def _verdict(tool: Tool, arguments: Any) -> str | None:
     return None
 
 
-def _assert_compiled_check_agrees(tool: Tool, arguments_list: list[dict]) -> int:
-    """`Tool.validate` says what jsonschema says on every variant; returns how many the compiled check decided."""
+def _fast_accepts(tool: Tool, arguments: Any) -> bool:
+    """Whether fastjsonschema decided ``arguments`` on its own (valid but for missing required parameters)."""
+    if tool._fast_check is None or type(arguments) is not dict or not _is_plain_json(arguments):
+        return False
+    try:
+        tool._fast_check(arguments)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+def _assert_validate_agrees(tool: Tool, arguments_list: list[dict]) -> int:
+    """`Tool.validate` says what jsonschema says on every variant; returns how many fastjsonschema decided."""
     decided = 0
     for arguments in arguments_list:
         for candidate in _variants(arguments):
             assert _verdict(tool, candidate) == _jsonschema_verdict(tool, candidate), (tool.name, candidate)
-            decided += tool._compiled is not None and type(candidate) is dict and tool._compiled[0](candidate)
+            decided += _fast_accepts(tool, candidate)
     return decided
 
 
@@ -283,9 +296,9 @@ def test_validate_says_what_jsonschema_says_on_the_domains():
     rng = random.Random(0)
     for module in DOMAINS.values():
         for domain_tool in module.TOOLS:
-            assert domain_tool._compiled is not None, f"{domain_tool.name}: its schema is not compiled"
+            assert domain_tool._fast_check is not None, f"{domain_tool.name}: its schema is not compiled"
             samples = [module.sample_arguments(domain_tool.name, rng, "train") for _ in range(5)]
-            assert _assert_compiled_check_agrees(domain_tool, samples) >= len(samples), domain_tool.name
+            assert _assert_validate_agrees(domain_tool, samples) >= len(samples), domain_tool.name
 
 
 def test_validate_says_what_jsonschema_says_on_bfcl():
@@ -296,7 +309,7 @@ def test_validate_says_what_jsonschema_says_on_bfcl():
             for call in task.target_calls():
                 bfcl_tool = task.tool(call.name)
                 if bfcl_tool is not None:
-                    _assert_compiled_check_agrees(bfcl_tool, [call.arguments])
+                    _assert_validate_agrees(bfcl_tool, [call.arguments])
 
 
 @pytest.mark.parametrize("schema", [
@@ -311,19 +324,22 @@ def test_validate_says_what_jsonschema_says_on_bfcl():
      "additionalProperties": False, "x-note": 1},
     {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}},
     {"properties": {"s": {"pattern": "^[a-z]+$", "minLength": 2, "maximum": 3}}},
+    {"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "string", "maxLength": 1}]}}},
 ])
 def test_validate_says_what_jsonschema_says_on_hand_made_schemas(schema):
     hand_made = Tool("t", "", schema)
-    assert hand_made._compiled is not None
+    assert hand_made._fast_check is not None
     samples = [{name: value} for name in schema["properties"] for value in _ODD_VALUES + [[1], ["ab", "cd"], {"a": 1}]]
-    assert _assert_compiled_check_agrees(hand_made, samples) > 0
+    assert _assert_validate_agrees(hand_made, samples) > 0
 
 
 @pytest.mark.parametrize("schema", [
     {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}, "$defs": {"n": {"type": "integer"}}},
-    {"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}},
+    {"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/n"}]}},
+     "$defs": {"n": {"type": "string"}}},
+    {"type": "object", "properties": {"l": {"type": "array", "prefixItems": [{"type": "integer"}]}}},
     {"type": "object", "patternProperties": {"^x": {"type": "integer"}}, "additionalProperties": False},
     {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"},
 ])
 def test_schemas_with_other_keywords_are_left_to_jsonschema(schema):
-    assert Tool("t", "", schema)._compiled is None
+    assert Tool("t", "", schema)._fast_check is None
