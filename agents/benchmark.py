@@ -110,7 +110,7 @@ class Args:
     """Task split of `envs.domains.DomainTasks` ("train" or "test")."""
     bfcl_categories: list[str] = field(default_factory=lambda: [
         "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"])
-    """BFCL categories to draw from (``tasks=bfcl``); any of `envs.bfcl.CHECKABLE_CATEGORIES`."""
+    """BFCL categories to draw from (``tasks=bfcl``); any of `envs.bfcl.CATEGORIES`."""
     env: dict[str, Any] = field(default_factory=lambda: {"max_turns": 1})
     """Keyword arguments of `envs.tool_duel.parallel_env`."""
     batch_size: int = 64

@@ -42,10 +42,8 @@ converted tool is checked with BFCL's stricter semantics while a model or valida
 
 Categories
 ----------
-``CATEGORIES`` lists all eleven Python categories. ``live_relevance`` (16 tasks, "any call is right") loads, but its
-tasks have ``answers=()`` and ``any_call=True``: `fcgym.check` would score them as irrelevance tasks (no call
-expected), which is the opposite of their meaning, so `BFCLTasks` refuses to sample them. Score them yourself with
-``verdict_ok = bool(calls)``.
+``CATEGORIES`` lists all eleven Python categories. ``live_relevance`` (16 tasks, "any call is right") has
+``answers=()`` and ``Task.any_call=True``: `fcgym.check` accepts any call of a tool on offer and rejects no call.
 """
 
 from __future__ import annotations
@@ -64,8 +62,6 @@ CATEGORIES = (
     "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
     "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance",
 )
-#: Categories whose tasks `fcgym.check` scores correctly: all but ``live_relevance`` (see the module docstring).
-CHECKABLE_CATEGORIES = tuple(c for c in CATEGORIES if c != "live_relevance")
 #: Categories without a possible-answer file.
 NO_ANSWER_CATEGORIES = ("irrelevance", "live_irrelevance", "live_relevance")
 
@@ -77,10 +73,9 @@ _INSTALL_HINT = "BFCL tasks need the bfcl-eval wheel: pip install --no-deps bfcl
 
 @dataclass(frozen=True, eq=False)
 class BFCLTask(Task):
-    """A `Task` that also carries BFCL's full question and whether any call is right (``live_relevance``)."""
+    """A `Task` that also carries BFCL's full question."""
 
     messages: tuple[dict[str, str], ...] = ()
-    any_call: bool = False
 
 
 def data_dir() -> Path:
@@ -159,20 +154,16 @@ def load(category: str) -> list[BFCLTask]:
 class BFCLTasks:
     """A task source over BFCL categories: ``sample(rng)`` draws uniformly from all tasks of ``categories``.
 
-    Same protocol as `envs.domains.DomainTasks`. Data is loaded on the first ``sample``; ``live_relevance`` is
-    refused because `fcgym.check` cannot score it (see the module docstring).
+    Same protocol as `envs.domains.DomainTasks`. Data is loaded on the first ``sample``.
     """
 
-    categories: tuple[str, ...] = CHECKABLE_CATEGORIES
+    categories: tuple[str, ...] = CATEGORIES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "categories", tuple(self.categories))  # a list from a config file is fine too
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown:
             raise ValueError(f"unknown BFCL categories {unknown}; choose from {CATEGORIES}")
-        if "live_relevance" in self.categories:
-            raise ValueError("live_relevance ('any call is right') cannot be scored by fcgym.check; "
-                             "load it with envs.bfcl.load('live_relevance') and score it yourself")
         if not self.categories:
             raise ValueError("BFCLTasks needs at least one category")
 

@@ -2,7 +2,8 @@
 
 Possible answers list the accepted values of every parameter; ``""`` among them means the parameter may be
 left out. Calls of an unordered task (parallel calls) are matched to the answers as an assignment, so the
-order in which a model writes independent calls never matters.
+order in which a model writes independent calls never matters. A task with no answers wants no call, unless it
+has ``any_call`` (BFCL's live_relevance): then any call of a tool on offer is right and no call is wrong.
 
 One call is checked against one possible answer in BFCL's order (``ast_checker.simple_function_checker``):
 
@@ -109,6 +110,12 @@ _NOTHING = object()
 def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     """Check ``calls`` against every possible answer of ``task``."""
     answers = task.answers
+    if not answers and task.any_call:
+        if not calls:
+            return _failure("no_call", ("a tool call was expected, got none",))
+        offered = {tool.name for tool in task.tools}
+        unknown = next((call.name for call in calls if call.name not in offered), None)
+        return _CORRECT if unknown is None else _failure("wrong_function", (f"{unknown} is not a tool on offer",))
     if not answers:
         if calls:
             return _failure("irrelevance", (f"no tool fits this request, but {calls[0].name} was called",))

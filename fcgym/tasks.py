@@ -30,6 +30,7 @@ class Task:
     to call no tool (an irrelevance task). ``ordered`` says whether the calls must come in order.
     ``derived`` names the ``(call index, parameter)`` pairs whose values come from an earlier call's result
     (multi-step tasks): a request need not state them, and the model learns them from the tool's reply.
+    ``any_call`` (with no answers): any call of a tool on offer is right and no call is wrong (BFCL's relevance).
     """
 
     id: str
@@ -41,6 +42,7 @@ class Task:
     kind: str = "single"
     ordered: bool = False
     derived: frozenset[tuple[int, str]] = frozenset()
+    any_call: bool = False
 
     def tool(self, name: str) -> Tool | None:
         """The episode's tool called ``name``, or None."""

@@ -12,7 +12,7 @@ Rule checks (no model), in order:
    the request ambiguous);
 3. no target tool's action is negated ("don't transfer ...", "do not cancel ...", "I'd like you not to book ...");
    the action is the first word of the tool's name, in any inflection;
-4. an irrelevance query (no target calls) mentions no tool's enum values.
+4. an irrelevance query (no target calls, ``any_call`` false) mentions no tool's enum values.
 
 A `judge` (any callable ``(query, task) -> bool``) can veto what the rules accept; `agent_judge` makes one out of
 any object shaped like the Agent protocol (``act(messages, tools) -> str``) by asking it a yes/no question.
@@ -311,7 +311,7 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
                     break
             else:
                 reasons.append(f"{call.name}.{param}={value!r} is not stated")
-    if len(targets) <= 1:  # a value of another call's enum may rightly appear in a parallel request
+    if len(targets) <= 1 and not task.any_call:  # another call's enum value may rightly appear in a parallel request
         target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
         called = {call.name for call in targets}
         for tool in task.tools:

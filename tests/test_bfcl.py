@@ -12,6 +12,7 @@ pytest.importorskip("bfcl_eval", reason="needs the bfcl-eval wheel: pip install 
 
 from envs import bfcl  # noqa: E402
 from fcgym import Call, check  # noqa: E402
+from fcgym.validity import check_query  # noqa: E402
 
 #: Entries per category in bfcl-eval 2026.3.23 (../shared/FACTS.md; the data README's counts are out of date).
 SIZES = {
@@ -87,12 +88,26 @@ def test_schema_conversion_keeps_the_bfcl_type():
 
 def test_canonical_answers_pass_except_documented_data_quirks():
     failures = {}
-    for category in bfcl.CHECKABLE_CATEGORIES:
+    for category in bfcl.CATEGORIES:
         for task in bfcl.load(category):
+            if task.any_call:
+                continue  # no canonical answer: any call is right (test_any_call_tasks_want_some_call)
             verdict = check(task.target_calls(), task)
             if not verdict.valid:
                 failures[task.id] = verdict.error_type
     assert failures == DATA_QUIRKS
+
+
+def test_any_call_tasks_want_some_call_of_a_tool_on_offer():
+    tasks = bfcl.load("live_relevance")
+    assert len(tasks) == 16 and all(t.any_call and not t.answers for t in tasks)
+    for task in tasks:
+        offered = task.tools[0]
+        assert check([Call(offered.name, {})], task).valid
+        assert check([Call(offered.name, {}), Call(offered.name, {"x": 1})], task).valid
+        assert check([], task).error_type == "no_call"
+        assert check([Call("not_offered", {})], task).error_type == "wrong_function"
+        assert check_query(task.query, task).valid
 
 
 def test_canonical_calls_resolve_nested_possible_answers():
@@ -101,15 +116,14 @@ def test_canonical_calls_resolve_nested_possible_answers():
     assert call.arguments["conditions"] == {"department": "Science", "school": "Bluebird High School"}
 
 
-def test_task_source_samples_reproducibly_and_refuses_live_relevance():
+def test_task_source_samples_reproducibly_every_category():
     source = bfcl.BFCLTasks(categories=["parallel", "live_simple"])
     first = [source.sample(random.Random(3)).id for _ in range(3)]
     assert first == [source.sample(random.Random(3)).id for _ in range(3)]
     assert {source.sample(random.Random(i)).kind for i in range(50)} == {"parallel", "live_simple"}
     assert len(source.load("parallel")) == 200
-    assert "live_relevance" not in bfcl.BFCLTasks().categories
-    with pytest.raises(ValueError, match="live_relevance"):
-        bfcl.BFCLTasks(categories=("live_relevance",))
+    assert bfcl.BFCLTasks().categories == bfcl.CATEGORIES
+    assert bfcl.BFCLTasks(categories=("live_relevance",)).sample(random.Random(0)).any_call
     with pytest.raises(ValueError, match="unknown"):
         bfcl.BFCLTasks(categories=("simple_java",))
 
