@@ -9,8 +9,8 @@
    Goal: PPO at most 1.5x the bare loop.
 
 2. Self-play training samples per second versus TRL's ``GRPOTrainer`` (skipped when ``trl`` is not installed:
-   ``pip install -e ".[bench]"``), on the same tiny model, the same reward (`fcgym.check` of the reply: +1 right, -1 wrong),
-   ``BATCH`` replies of at most ``MAX_NEW_TOKENS`` tokens per step and the same number of steps:
+   ``pip install -e ".[bench]"``), on the same tiny model, the same reward (`fcgym.check` of the reply: +1 right,
+   -1 wrong), ``BATCH`` replies of at most ``MAX_NEW_TOKENS`` tokens per step and the same number of steps:
 
    * fcgym: `agents.rollout.play_duels` (the scripted adversary rewrites each query, the FC model answers in
      ToolDuel) and one `agents.ppo.Learner.update` per iteration;
@@ -137,12 +137,13 @@ def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
     steps = len(played)
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(output_dir=out, per_device_train_batch_size=BATCH, num_generations=GROUP,
-                            max_completion_length=MAX_NEW_TOKENS, max_steps=steps, learning_rate=PPOConfig.learning_rate,
+                            max_completion_length=MAX_NEW_TOKENS, max_steps=steps,
+                            learning_rate=PPOConfig.learning_rate,
                             use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_strategy="no",
                             disable_tqdm=True, shuffle_dataset=False, seed=0)
+        dataset = Dataset.from_dict({"prompt": prompts, "task_index": list(range(len(pairs)))})
         trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(TINY_DIR / "fc"), reward_funcs=reward,
-                              args=config, processing_class=tokenizer,
-                              train_dataset=Dataset.from_dict({"prompt": prompts, "task_index": list(range(len(pairs)))}))
+                              args=config, processing_class=tokenizer, train_dataset=dataset)
         started = time.perf_counter()
         trainer.train()
         return steps * BATCH / (time.perf_counter() - started)

@@ -240,7 +240,8 @@ class Duel:
             self._finish(self._score())
             return
         self.calls.extend(calls)
-        self.fc_messages.extend(result.message() for result in execute(calls, self.task.tools, self.state, self.sandbox))
+        results = execute(calls, self.task.tools, self.state, self.sandbox)
+        self.fc_messages.extend(result.message() for result in results)
         if self.turns >= self.max_turns:
             self._finish(self._score())
 
@@ -260,7 +261,8 @@ class Duel:
             bonus = self.shaping.query_bonus(self.task, self.info["query"], verdict.valid) if self.shaping else {}
             self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
             self.info["shaping"] = bonus
-            self.info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type, "errors": list(verdict.errors)}
+            self.info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type,
+                                    "errors": list(verdict.errors)}
         self.info.update(calls=[call.to_dict() for call in self.calls], turns=self.turns)
 
 

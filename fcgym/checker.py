@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from fcgym.tasks import PossibleAnswer, Task

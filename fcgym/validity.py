@@ -5,9 +5,10 @@ Rule checks (no model), in order:
 1. every target value that may not be left out, and does not come from an earlier call's result (``Task.derived``),
    is *stated* in the query: literally (case-insensitive, as a whole token: 1,250 is not 250), or in an indirect
    form the gate can derive exactly (`derived_text`): spelled-out whole numbers ("two hundred and fifty"), thousands
-   ("1.5 thousand", "2k"), hours for minutes ("an hour and a half" is 90 minutes), weeks for days ("two weeks" is 14 days), dates with month names ("June 5th, 2025" is 2025-06-05) and
-   12-hour clock times ("3:30 pm" is 15:30, "noon" is 12:00). Relative dates ("tomorrow") are not derivable: a task
-   carries no reference date, so they count as not stated;
+   ("1.5 thousand", "2k"), hours for minutes ("an hour and a half" is 90 minutes), weeks for days ("two weeks" is
+   14 days), dates with month names ("June 5th, 2025" is 2025-06-05) and 12-hour clock times ("3:30 pm" is 15:30,
+   "noon" is 12:00). Relative dates ("tomorrow") are not derivable: a task carries no reference date, so they count
+   as not stated;
 2. no other value of the target tool's enum parameters is mentioned in a single-call request (it would make
    the request ambiguous);
 3. no target tool's action is negated ("don't transfer ...", "do not cancel ...", "I'd like you not to book ...");

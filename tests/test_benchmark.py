@@ -138,8 +138,8 @@ class BankingChainFC:
             return "Done." if last else json.dumps([{"name": "get_balance", "arguments": {"account": accounts[0]}}])
         currency = next((c for c in ("EUR", "GBP", "JPY", "CHF") if c in query), None)
         if currency:
-            call = {"name": "convert_currency", "arguments": {"amount": last["balance"],
-                                                              "from_currency": last["currency"], "to_currency": currency}}
+            call = {"name": "convert_currency", "arguments": {
+                "amount": last["balance"], "from_currency": last["currency"], "to_currency": currency}}
         else:
             call = {"name": "transfer", "arguments": {"from_account": last["account"], "to_account": accounts[1],
                                                       "amount": last["balance"]}}

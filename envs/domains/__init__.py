@@ -71,7 +71,8 @@ def _request(module: ModuleType, tool: Tool, rng: random.Random, split: str) -> 
     return render(module, tool.name, arguments, rng), possible_answer(tool, arguments)
 
 
-def _draw(domain: str, kind: str, rng: random.Random, split: str) -> tuple[tuple[Tool, ...], str, tuple, dict, frozenset]:
+def _draw(domain: str, kind: str, rng: random.Random,
+          split: str) -> tuple[tuple[Tool, ...], str, tuple, dict, frozenset]:
     """``(tools, query, answers, state, derived)``; raises `LookupError` when a multi-step request does not fit."""
     module = DOMAINS[domain]
     tools = tuple(module.TOOLS)

@@ -254,12 +254,13 @@ def sample_arguments(tool_name: str, rng: random.Random, split: str) -> dict[str
 
 
 def _book_first_free_slot(rng: random.Random, state: dict[str, Any], split: str) -> MultiStep:
-    busy = state["events"][rng.choice(sorted(state["events"]))]  # a window that starts busy: the answer needs the search
+    busy = state["events"][rng.choice(sorted(state["events"]))]  # a window that starts busy: the search is needed
     start, minutes, title = int(busy["start_time"][:2]), rng.choice([30, 45, 60, 90]), rng.choice(_NEW_EVENTS[split])
     date, window = busy["date"], {"start": f"{start:02d}:00", "end": f"{start + rng.randint(3, 6):02d}:00"}
     search = {"date": date, "duration_minutes": minutes, "window": window}
     query = rng.choice([
-        f"Put \"{title}\" ({minutes} minutes) in the first free slot on {date} between {window['start']} and {window['end']}.",
+        f"Put \"{title}\" ({minutes} minutes) in the first free slot on {date} between {window['start']} and "
+        f"{window['end']}.",
         f"Find when I am free for {minutes} minutes on {date} from {window['start']} to {window['end']} and book "
         f"\"{title}\" at the earliest time.",
     ])
