@@ -75,3 +75,19 @@ def test_real_server_plays_both_roles_in_tool_duel(server_agent):
     for episode in episodes:
         assert isinstance(episode.query, str) and episode.rewards
         json.dumps(episode.record())
+
+
+def test_ppo_trains_the_fc_model_against_an_endpoint_opponent_from_config(tmp_path):
+    """The frozen side's rollouts come from the server, chosen by config alone (``opponent.kind=openai``)."""
+    if not SERVER_URL:
+        pytest.skip("no OpenAI-compatible server: set FCGYM_OPENAI_BASE_URL (CI starts llama.cpp's server)")
+    from agents import ppo_fc
+
+    opponent = {"kind": "openai", "base_url": SERVER_URL, "model": os.environ.get("FCGYM_OPENAI_MODEL", "smollm2"),
+                "max_tokens": 64, "timeout": 120}
+    args = ppo_fc.Args(iterations=1, batch_size=2, run_dir=str(tmp_path), opponent=opponent,
+                       tasks={"domains": list(BANKING.domains), "kinds": list(BANKING.kinds)},
+                       policy={"kind": "tiny", "role": "fc", "max_new_tokens": 32})
+    learner, episodes = ppo_fc.train(args)
+    assert len(episodes) == 2 and all(isinstance(e.query, str) and e.rewards for e in episodes)
+    assert (tmp_path / "metrics.jsonl").read_text().count("fc/success") == 1
