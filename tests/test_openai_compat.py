@@ -77,10 +77,8 @@ def test_real_server_plays_both_roles_in_tool_duel(server_agent):
         json.dumps(episode.record())
 
 
-def test_ppo_trains_the_fc_model_against_an_endpoint_opponent_from_config(tmp_path):
+def test_ppo_trains_the_fc_model_against_an_endpoint_opponent_from_config(server_agent, tmp_path):
     """The frozen side's rollouts come from the server, chosen by config alone (``opponent.kind=openai``)."""
-    if not SERVER_URL:
-        pytest.skip("no OpenAI-compatible server: set FCGYM_OPENAI_BASE_URL (CI starts llama.cpp's server)")
     from agents import ppo_fc
 
     opponent = {"kind": "openai", "base_url": SERVER_URL, "model": os.environ.get("FCGYM_OPENAI_MODEL", "smollm2"),
