@@ -11,6 +11,15 @@ COLUMNS = {
 }
 
 
+#: What self-play should achieve: the query model keeps this share of its queries valid (%) while it attacks, and
+#: FC training costs at most this many points of clean success.
+VALID_GOAL, CLEAN_TOLERANCE = 90.0, 2.0
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
 def _label(row: dict) -> str:
     return "start" if row["phase"] == "start" else f"r{row['round']} {row['phase']}"
 
@@ -53,13 +62,20 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
     for row in rows:
         rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
         lines.append(f"| {row['round']} | {row['phase']} | {rates} |")
-    lines += ["", "## What each phase changed", ""]
+    lines += ["", "## What each phase changed, against what self-play should do", ""]
     for before, after in zip(rows, rows[1:]):
         attacked = 100 * (after["eval/fc_attacked_success"] - before["eval/fc_attacked_success"])
         clean = 100 * (after["eval/fc_clean_success"] - before["eval/fc_clean_success"])
-        lines.append(f"- round {after['round']}, {after['phase']} phase: FC success vs the query model "
-                     f"{attacked:+.1f} points, on clean tasks {clean:+.1f} points, valid queries "
-                     f"{100 * after['eval/query_valid_rate']:.1f} %.")
+        valid = 100 * after["eval/query_valid_rate"]
+        if after["phase"] == "query":
+            checks = (f"FC success vs the query model {attacked:+.1f} points (should fall: {_yes(attacked < 0)}), "
+                      f"valid queries {valid:.1f} % (should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), "
+                      f"clean tasks {clean:+.1f} points")
+        else:
+            checks = (f"FC success vs the query model {attacked:+.1f} points (should rise: {_yes(attacked > 0)}), "
+                      f"clean tasks {clean:+.1f} points (should not fall by more than {CLEAN_TOLERANCE:.0f}: "
+                      f"{_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")
+        lines.append(f"- round {after['round']}, {after['phase']} phase: {checks}.")
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)
     return text
