@@ -57,6 +57,9 @@ class PPOConfig:
     """GAE lambda."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    warmup_updates: int = 0
+    """Optimizer steps over which the learning rate rises linearly to ``learning_rate`` (0: none). A cold Adam's
+    first step moves every weight by the full learning rate."""
 
 
 class ValueHead(nn.Module):
@@ -135,6 +138,16 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
+    """Set the learning rate for the next step from the steps the optimizer has taken (kept in its saved state)."""
+    if config.warmup_updates <= 0:
+        return
+    state = next(iter(optimizer.state.values()), {})
+    taken = int(state.get("step", 0))
+    for group in optimizer.param_groups:
+        group["lr"] = config.learning_rate * min(1.0, (taken + 1) / config.warmup_updates)
+
+
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator) -> dict[str, float]:
@@ -186,6 +199,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            _warm_up(optimizer, config)
             optimizer.step()
             with torch.no_grad():
                 stats["policy_loss"].append(policy_loss.item())
