@@ -73,7 +73,8 @@ def _request(module: ModuleType, tool: Tool, rng: random.Random, split: str) -> 
 
 def _draw(domain: str, kind: str, rng: random.Random,
           split: str) -> tuple[tuple[Tool, ...], str, tuple, dict, frozenset]:
-    """``(tools, query, answers, state, derived)``; raises `LookupError` when a multi-step request does not fit."""
+    """``(tools, query, answers, state, derived)``; raises `multi_step.RequestDoesNotFit` when the world does not
+    support a drawn multi-step request."""
     module = DOMAINS[domain]
     tools = tuple(module.TOOLS)
     state = module.initial_state(rng, split)
@@ -114,7 +115,7 @@ def make_task(domain: str, kind: str, rng: random.Random, split: str = "train") 
     for _ in range(MAX_DRAWS):
         try:
             tools, query, answers, state, derived = _draw(domain, kind, rng, split)
-        except LookupError:
+        except multi_step.RequestDoesNotFit:
             continue
         task = Task(id="", tools=tools, query=query, answers=answers, initial_state=state, domain=domain, kind=kind)
         if all(result.ok for result in execute(task.target_calls(), tools, task.fresh_state())):

@@ -16,7 +16,7 @@ does not state them, so the FC model must call, read the tool's reply and call a
         )
 
 ``then`` may raise `LookupError` (or `ValueError`) when the result does not support the request (an empty search);
-the generator draws again.
+`draw` then raises `RequestDoesNotFit` and the generator draws again.
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ class MultiStep(NamedTuple):
     derived: tuple[str, ...]
 
 
+class RequestDoesNotFit(Exception):
+    """The drawn world does not support the drawn request (its first call fails, or ``then`` finds no answer)."""
+
+
 def draw(module: Any, rng: random.Random, state: dict[str, Any],
          split: str) -> tuple[str, tuple[PossibleAnswer, ...], frozenset[tuple[int, str]]]:
     """``(query, answers, derived)`` for one of the module's multi-step requests on ``state``.
 
-    Raises `LookupError` when the first call fails or its result does not support the request.
+    Raises `RequestDoesNotFit` when the first call fails or its result does not support the request.
     """
     chains = getattr(module, "MULTI_STEP", ())
     if not chains:
@@ -51,10 +55,10 @@ def draw(module: Any, rng: random.Random, state: dict[str, Any],
     tools = {tool.name: tool for tool in module.TOOLS}
     (result,) = execute([request.first], module.TOOLS, copy_state(state))
     if not result.ok:
-        raise LookupError(result.error)
+        raise RequestDoesNotFit(result.error)
     try:
         second = request.then(json.loads(result.output))
-    except ValueError as error:
-        raise LookupError(str(error)) from None
+    except (LookupError, ValueError) as error:
+        raise RequestDoesNotFit(str(error)) from None
     answers = tuple(possible_answer(tools[call.name], call.arguments) for call in (request.first, second))
     return request.query, answers, frozenset((1, param) for param in request.derived)
