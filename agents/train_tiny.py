@@ -104,6 +104,8 @@ class Args:
     """fc role: share of queries rewritten by the scripted adversary (the rest are seed queries)."""
     synthetic_fraction: float = 0.8
     """Share of tasks whose string values are replaced by synthetic ones (teaches copying)."""
+    copy_fraction: float = 0.0
+    """Share of examples that are a copy drill: ``Repeat: <a synthetic sentence>``, the reply that sentence."""
     threads: int = 2
     """torch CPU threads."""
     bf16: bool = True
@@ -174,7 +176,11 @@ def synthetic_like(value: str, rng: random.Random) -> str:
     """A made-up string shaped like ``value``: names, words, codes and digits swapped, punctuation kept.
 
     ``"Hotel Adler"`` -> ``"Rimi Kalo"``, ``"/drafts/poem.md"`` -> ``"/garden/lamp.fuel"``, ``"NZ2"`` -> ``"QD7"``.
+    Half the values use random letters instead of syllables and words (``"Hotel Adler"`` -> ``"Qzkv Wobhe"``):
+    those cannot be guessed from the start, so only copying them from the request lowers the loss.
     """
+    letters_only = rng.random() < 0.5
+
     def run(match: re.Match) -> str:
         text = match.group()
         if text.isdigit():
@@ -182,6 +188,9 @@ def synthetic_like(value: str, rng: random.Random) -> str:
             return digits if len(text) == 1 else rng.choice("123456789") + digits[1:]
         if text.isupper():
             return "".join(rng.choice(string.ascii_uppercase) for _ in text)
+        if letters_only:
+            word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
+            return word.capitalize() if text[0].isupper() else word
         if text[0].isupper():
             return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
         return rng.choice(_WORDS)
@@ -256,8 +265,10 @@ def fc_target(task: Task) -> str:
 class Examples:
     """Seeded SFT examples ``(messages, tools, reply)`` for one role."""
 
-    def __init__(self, role: str, seed: int, adversarial_fraction: float, synthetic_fraction: float):
+    def __init__(self, role: str, seed: int, adversarial_fraction: float, synthetic_fraction: float,
+                 copy_fraction: float = 0.0):
         self.role, self.adversarial_fraction, self.synthetic_fraction = role, adversarial_fraction, synthetic_fraction
+        self.copy_fraction = copy_fraction
         self.rng = random.Random(seed)
         self.tasks = DomainTasks(split="train")
         self.adversary = ScriptedAdversary(operators=SHORT_OPERATORS, seed=seed + 1)
@@ -275,8 +286,15 @@ class Examples:
                 return query
         return query
 
+    def copy_drill(self, task: Task) -> tuple[list[dict], list[dict], str]:
+        """A request to repeat a synthetic version of the task's query: dense practice in exact copying."""
+        sentence = synthetic_like(self.rewrite(task) if self.rng.random() < 0.5 else task.query, self.rng)
+        return [{"role": "user", "content": "Repeat: " + sentence}], [], sentence
+
     def __next__(self) -> tuple[list[dict], list[dict], str]:
         task = self.task()
+        if self.rng.random() < self.copy_fraction:
+            return self.copy_drill(task)
         tools = [t.schema() for t in task.tools]
         if self.role == "fc":
             query = self.rewrite(task) if self.rng.random() < self.adversarial_fraction else task.query
@@ -376,7 +394,8 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = build_tokenizer(args.role)
         model = build_model(args, tokenizer)
     print(f"{args.role}: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
-    examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction)
+    examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction,
+                        args.copy_fraction)
     libc = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
     stream = batches(examples, tokenizer, args.batch_size, args.max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))

@@ -6,7 +6,7 @@ import re
 import jsonschema
 import pytest
 
-from agents.train_tiny import Examples, fc_target, synthetic_like, with_synthetic_strings
+from agents.train_tiny import _WORDS, Examples, fc_target, synthetic_like, with_synthetic_strings
 from envs.domains import DomainTasks
 from fcgym import check, parse_calls
 from fcgym.validity import check_query
@@ -49,3 +49,20 @@ def test_examples_are_seeded():
         return [next(examples) for _ in range(20)]
 
     assert draw(7) == draw(7) != draw(8)
+
+
+def test_half_the_synthetic_values_are_random_letters():
+    rng = random.Random(3)
+    words = [synthetic_like("lunch", rng) for _ in range(400)]
+    from_the_word_list = sum(w in _WORDS for w in words)
+    assert 150 < from_the_word_list < 250
+    assert len(set(words) - set(_WORDS)) > 150  # random letters, hardly ever the same twice
+
+
+def test_copy_drills_repeat_their_sentence():
+    examples = Examples("fc", 0, 0.5, 0.8, copy_fraction=0.5)
+    drills = [(m, r) for m, _, r in (next(examples) for _ in range(100)) if m[-1]["content"].startswith("Repeat: ")]
+    assert 30 < len(drills) < 70
+    assert all(messages[-1]["content"] == "Repeat: " + reply for messages, reply in drills)
+    no_drills = Examples("fc", 0, 0.5, 0.8)
+    assert not any(m[-1]["content"].startswith("Repeat: ") for m, _, _ in (next(no_drills) for _ in range(100)))
