@@ -127,9 +127,11 @@ class ActorCritic(nn.Module):
         return out.logits, self.head(out.hidden_states[-1].float())
 
 
-def _token_stats(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-position log-probability of the next token, and the entropy of each position's distribution."""
-    logprobs_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+def _token_stats(logits: torch.Tensor, input_ids: torch.Tensor,
+                 temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position log-probability of the next token, and the entropy of each position's distribution, under
+    the sampling distribution ``softmax(logits / temperature)``."""
+    logprobs_all = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
     logprobs = logprobs_all.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
     return logprobs, -(logprobs_all.exp() * logprobs_all).sum(-1)
 
@@ -150,14 +152,15 @@ def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
 
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
-               generator: torch.Generator) -> dict[str, float]:
+               generator: torch.Generator, temperature: float = 1.0) -> dict[str, float]:
     """One PPO update of ``policy`` (an `ActorCritic`, maybe DDP-wrapped) on ``samples``, each rewarded with its
-    episode reward; returns logged statistics."""
+    episode reward; returns logged statistics. ``temperature`` is the one the samples were drawn at: the policy
+    trained, and the reference it is held near, are the LMs' distributions at that temperature."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
     with torch.no_grad():
         ref_logits = reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        ref_logprobs, _ = _token_stats(ref_logits, batch.input_ids)
+        ref_logprobs, _ = _token_stats(ref_logits, batch.input_ids, temperature)
         old_values = policy(batch.input_ids, batch.attention_mask)[1][:, :-1]
         kl = (batch.old_logprobs - ref_logprobs) * mask
         token_rewards = -config.kl_coef * kl
@@ -186,7 +189,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             rows = order[start : start + minibatch_size]
             m = mask[rows]
             logits, values = policy(batch.input_ids[rows], batch.attention_mask[rows])
-            new_logprobs, entropy = _token_stats(logits, batch.input_ids[rows])
+            new_logprobs, entropy = _token_stats(logits, batch.input_ids[rows], temperature)
             values = values[:, :-1]
             log_ratio = (new_logprobs - batch.old_logprobs[rows]) * m
             ratio = log_ratio.exp()
@@ -220,6 +223,8 @@ class Learner:
 
     def __init__(self, agent: HFAgent, config: PPOConfig, seed: int, checkpoint: Path | None = None,
                  reference: PreTrainedModel | None = None):
+        if agent.temperature <= 0:
+            raise ValueError("PPO trains a sampling policy: give the trained agent a temperature above 0")
         self.agent, self.config = agent, config
         self.model = agent.model
         self.head = load_value_head(self.model, checkpoint)
@@ -243,7 +248,7 @@ class Learner:
         self.policy.train()
         with self.policy.join() if isinstance(self.policy, DistributedDataParallel) else contextlib.nullcontext():
             stats = ppo_update(self.policy, self.reference, self.optimizer, samples, rewards, self.agent.pad_id,
-                               self.config, self.generator) if samples else {}
+                               self.config, self.generator, self.agent.temperature) if samples else {}
         self.policy.eval()
         return stats
 

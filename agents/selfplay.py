@@ -50,8 +50,8 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float
     envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
     seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
-    attacker = HFAgent(query.model, query.tokenizer, temperature=1.0, max_new_tokens=query.max_new_tokens,
-                       seed=config.seed)
+    attacker = HFAgent(query.model, query.tokenizer, temperature=query.temperature,
+                       max_new_tokens=query.max_new_tokens, seed=config.seed)
     clean = play_duels(envs, seeds, None, greedy_fc)
     attacked = play_duels(envs, seeds, attacker, greedy_fc)
     valid = [e for e in attacked if e.query_valid]
@@ -110,7 +110,8 @@ def main(config: DictConfig) -> None:
     ppo = PPOConfig(**config.trainer)
     start = {role: build_agent({**config[role], "seed": config.seed}) for role in ("fc", "query")}
     learners, pools = {}, {}
-    for role, temperature in (("fc", 0.0), ("query", 1.0)):
+    # FC snapshots play greedily, as deployed; query snapshots sample at the query model's own temperature
+    for role, temperature in (("fc", 0.0), ("query", start["query"].temperature)):
         rounds = [run_dir / "checkpoints" / f"round_{r}" / role for r in range(1, done + 1)]
         agent = checkpoint_agent(rounds[-1], start[role]) if rounds else start[role]
         learners[role] = Learner(agent, ppo, config.seed, rounds[-1] if rounds else None, start[role].model)
@@ -141,7 +142,7 @@ def main(config: DictConfig) -> None:
         rows.append({"round": round_index, "phase": "query", "train/query_mean_reward":
                      sum(e.rewards[QUERY] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
-        pools["query"].append(frozen_copy(query.agent, 1.0, config.seed + round_index))
+        pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
 
         _, episodes = ppo_fc.train(fc_args, fc, pick(pools["query"], config.opponent_pool, rng), logger, step)
         step += config.fc_iterations

@@ -1,10 +1,15 @@
-"""PPO pieces that need no rollout: the learning-rate warmup."""
+"""PPO pieces: the learning-rate warmup, and log-probabilities that match the sampler's."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
 import torch
 
-from agents.ppo import PPOConfig, _warm_up
+from agents.factory import build_agent
+from agents.ppo import Learner, PPOConfig, _warm_up
+from envs.domains import DomainTasks
 
 
 def _lrs(config: PPOConfig, steps: int, optimizer: torch.optim.Optimizer) -> list[float]:
@@ -32,3 +37,22 @@ def test_no_warmup_leaves_the_learning_rate_alone():
     config = PPOConfig(learning_rate=1e-3)
     weight = torch.nn.Parameter(torch.zeros(3))
     assert _lrs(config, 2, torch.optim.Adam([weight], lr=5e-4)) == [5e-4, 5e-4]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_the_update_scores_replies_under_the_distribution_they_were_sampled_from(temperature):
+    """Before any step the PPO ratio is 1: the update's log-probabilities are the sampler's, at its temperature."""
+    agent = build_agent({"kind": "tiny", "role": "fc", "temperature": temperature, "seed": 0, "max_new_tokens": 40})
+    tasks, rng = DomainTasks(split="test"), random.Random(0)
+    prompts = [([{"role": "user", "content": t.query}], [tool.schema() for tool in t.tools])
+               for t in (tasks.sample(rng) for _ in range(6))]
+    samples = agent.sample(prompts)
+    learner = Learner(agent, PPOConfig(learning_rate=0.0), seed=0)
+    stats = learner.update(samples, [1.0, -1.0] * 3)
+    assert stats["approx_kl"] < 1e-5 and stats["clipfrac"] == 0.0
+    assert abs(stats["kl_to_reference"]) < 1e-4
+
+
+def test_a_greedy_agent_cannot_be_trained():
+    with pytest.raises(ValueError, match="temperature above 0"):
+        Learner(build_agent({"kind": "tiny", "role": "fc", "temperature": 0.0}), PPOConfig(), seed=0)
