@@ -138,8 +138,11 @@ def _message_json(message: dict[str, Any]) -> str:
         return json.dumps(message)
 
 
+@functools.lru_cache(maxsize=1024)
 def tools_json(tools: tuple[Tool, ...]) -> str:
-    """The tools' schemas as JSON text (``json.dumps`` of the list), from each tool's JSON built once per tool."""
+    """The tools' schemas as JSON text (``json.dumps`` of the list), from each tool's JSON built once per tool.
+
+    Kept per tuple too: a domain's tasks share their tools tuples (tools hash by identity, so this is cheap)."""
     return "[" + ", ".join(map(_tool_json, tools)) + "]"
 
 
