@@ -28,6 +28,7 @@ from transformers import PreTrainedModel
 from agents.base import Agent, Sample, reset_agent
 from agents.factory import build_agent
 from agents.hf import HFAgent
+from agents.rollout import Episode
 from agents.runs import RunLogger, save_config, seed_everything
 from envs.domains import DomainTasks
 from envs.tool_duel import parallel_env
@@ -271,6 +272,9 @@ class TrainerArgs:
     """PPO iterations (one batch of episodes and one update each)."""
     batch_size: int = 32
     """Episodes per iteration."""
+    group_size: int = 1
+    """Episodes per task: each iteration plays ``batch_size / group_size`` tasks, each ``group_size`` times, and
+    each episode is trained on its reward minus its group's mean (a per-task baseline, as in RLOO and GRPO)."""
     env: dict[str, Any] = field(default_factory=lambda: {"max_turns": 1})
     """Keyword arguments of `envs.tool_duel.parallel_env`."""
     tasks: dict[str, Any] = field(default_factory=dict)
@@ -288,7 +292,25 @@ class TrainerArgs:
         """The env seeds of iteration ``step`` in this process: distinct across iterations, processes and runs."""
         rank, world = rank_and_world()
         first = (step * world + rank) * self.batch_size
-        return [self.seed * 1_000_003 + first + i for i in range(self.batch_size)]
+        return [self.seed * 1_000_003 + first + i // self.group_size for i in range(self.batch_size)]
+
+
+def training_batch(episodes: list[Episode], role: str, group_size: int) -> tuple[list[Sample], list[float]]:
+    """The trained side's samples and the reward each is trained on.
+
+    Episodes come in consecutive groups of ``group_size`` that share a task (`TrainerArgs.episode_seeds`). With
+    groups, an episode's reward minus the mean reward of its group is what is learned: only what tells answers to
+    the same task apart, not how hard the task is. Episodes without samples (an FC model that never got a valid
+    query) are in no group.
+    """
+    samples, rewards = [], []
+    for start in range(0, len(episodes), group_size):
+        group = [episode for episode in episodes[start:start + group_size] if episode.samples]
+        baseline = sum(e.rewards[role] for e in group) / len(group) if group_size > 1 and group else 0.0
+        for episode in group:
+            samples += episode.samples
+            rewards += [episode.rewards[role] - baseline] * len(episode.samples)
+    return samples, rewards
 
 
 def domain_tasks(arguments: Any, split: str) -> DomainTasks:

@@ -18,7 +18,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
-from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli
+from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger
 from envs.tool_duel import FC
@@ -41,8 +41,7 @@ def train(args: Args, learner: Learner | None = None, opponent=None, logger: Run
         step = first_step + iteration
         episodes = play_duels(envs, args.episode_seeds(step), opponent, learner.agent, trained=FC)
         answered = [e for e in episodes if e.samples]
-        stats = learner.update([s for e in answered for s in e.samples],
-                               [e.rewards[FC] for e in answered for _ in e.samples])
+        stats = learner.update(*training_batch(episodes, FC, args.group_size))
         logger.log(step, {"role": "fc", **{f"fc/{k}": v for k, v in stats.items()},
                           "fc/success": sum(e.fc_correct for e in answered) / max(1, len(answered)),
                           "fc/mean_reward": sum(e.rewards[FC] for e in episodes) / len(episodes),

@@ -19,7 +19,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
-from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli
+from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger
 from envs.tool_duel import QUERY
@@ -41,7 +41,7 @@ def train(args: Args, learner: Learner | None = None, opponent=None, logger: Run
     for iteration in trange(args.iterations, desc="ppo_query", unit="iter", leave=False):
         step = first_step + iteration
         episodes = play_duels(envs, args.episode_seeds(step), learner.agent, opponent, trained=QUERY)
-        stats = learner.update([e.samples[0] for e in episodes], [e.rewards[QUERY] for e in episodes])
+        stats = learner.update(*training_batch(episodes, QUERY, args.group_size))
         valid = [e for e in episodes if e.query_valid]
         logger.log(step, {"role": "query", **{f"query/{k}": v for k, v in stats.items()},
                           "query/valid_rate": len(valid) / len(episodes),

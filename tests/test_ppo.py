@@ -1,4 +1,4 @@
-"""PPO pieces: the learning-rate warmup, and log-probabilities that match the sampler's."""
+"""PPO pieces: the learning-rate warmup, log-probabilities that match the sampler's, per-task groups."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import random
 import pytest
 import torch
 
+from agents.base import Sample
 from agents.factory import build_agent
-from agents.ppo import Learner, PPOConfig, _warm_up
+from agents.ppo import Learner, PPOConfig, TrainerArgs, _warm_up, training_batch
+from agents.rollout import Episode
 from envs.domains import DomainTasks
+from envs.tool_duel import FC, QUERY, parallel_env
 
 
 def _lrs(config: PPOConfig, steps: int, optimizer: torch.optim.Optimizer) -> list[float]:
@@ -56,3 +59,23 @@ def test_the_update_scores_replies_under_the_distribution_they_were_sampled_from
 def test_a_greedy_agent_cannot_be_trained():
     with pytest.raises(ValueError, match="temperature above 0"):
         Learner(build_agent({"kind": "tiny", "role": "fc", "temperature": 0.0}), PPOConfig(), seed=0)
+
+
+def test_groups_of_episodes_share_a_task_and_learn_against_its_mean():
+    args = TrainerArgs(seed=3, batch_size=8, group_size=4)
+    first, second = args.episode_seeds(0), args.episode_seeds(1)
+    assert first[:4] == [first[0]] * 4 and first[4:] == [first[4]] * 4 and first[0] != first[4]
+    assert not set(first) & set(second)
+    envs = [parallel_env() for _ in first]
+    assert len({env.reset(seed=seed)[0][QUERY]["messages"] for env, seed in zip(envs, first)}) == 2
+
+    def episode(reward: float, answered: bool = True) -> Episode:
+        sample = Sample("reply", [1], [2], [0.0])
+        return Episode("t", "d", "single", "q", [], rewards={FC: reward}, samples=[sample] if answered else [])
+
+    episodes = [episode(1.0), episode(-1.0), episode(-1.0), episode(0.0, answered=False),
+                episode(1.0), episode(1.0), episode(1.0), episode(1.0)]
+    samples, rewards = training_batch(episodes, FC, group_size=4)
+    assert len(samples) == 7
+    assert rewards == pytest.approx([4 / 3, -2 / 3, -2 / 3, 0.0, 0.0, 0.0, 0.0])
+    assert training_batch(episodes, FC, group_size=1)[1] == [1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0]
