@@ -55,6 +55,13 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def _margin(before: float, n_before: int, after: float, n_after: int) -> float:
+    """Half-width in points of a 95 % normal interval for the change between two success rates, taken as
+    independent samples (conservative: FC phases replay the same queries)."""
+    variance = sum(p * (1 - p) / n for p, n in ((before, n_before), (after, n_after)) if n)
+    return 100 * 1.96 * variance ** 0.5
+
+
 def write_summary(rows: list[dict], run_dir: Path) -> str:
     """Write ``summary.md`` (a table of every evaluation and the change each phase made) and return it."""
     header = "| round | phase | " + " | ".join(COLUMNS.values()) + " |"
@@ -62,19 +69,25 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
     for row in rows:
         rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
         lines.append(f"| {row['round']} | {row['phase']} | {rates} |")
-    lines += ["", "## What each phase changed, against what self-play should do", ""]
+    lines += ["", "## What each phase changed, against what self-play should do", "",
+              "(+/- x: half-width of a 95 % interval for the change, from the number of episodes behind each rate; "
+              "a change inside it may be chance.)", ""]
     for before, after in zip(rows, rows[1:]):
         attacked = 100 * (after["eval/fc_attacked_success"] - before["eval/fc_attacked_success"])
+        attacked_margin = _margin(before["eval/fc_attacked_success"], before["eval/valid_queries"],
+                                  after["eval/fc_attacked_success"], after["eval/valid_queries"])
         clean = 100 * (after["eval/fc_clean_success"] - before["eval/fc_clean_success"])
+        clean_margin = _margin(before["eval/fc_clean_success"], before["eval/tasks"],
+                               after["eval/fc_clean_success"], after["eval/tasks"])
         valid = 100 * after["eval/query_valid_rate"]
+        attacked_text = f"FC success vs the query model {attacked:+.1f} points (+/- {attacked_margin:.1f})"
+        clean_text = f"clean tasks {clean:+.1f} points (+/- {clean_margin:.1f})"
         if after["phase"] == "query":
-            checks = (f"FC success vs the query model {attacked:+.1f} points (should fall: {_yes(attacked < 0)}), "
-                      f"valid queries {valid:.1f} % (should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), "
-                      f"clean tasks {clean:+.1f} points")
+            checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}), valid queries {valid:.1f} % "
+                      f"(should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), {clean_text}")
         else:
-            checks = (f"FC success vs the query model {attacked:+.1f} points (should rise: {_yes(attacked > 0)}), "
-                      f"clean tasks {clean:+.1f} points (should not fall by more than {CLEAN_TOLERANCE:.0f}: "
-                      f"{_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")
+            checks = (f"{attacked_text} (should rise: {_yes(attacked > 0)}), {clean_text} (should not fall by more "
+                      f"than {CLEAN_TOLERANCE:.0f}: {_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")
         lines.append(f"- round {after['round']}, {after['phase']} phase: {checks}.")
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)

@@ -59,6 +59,8 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float
         "eval/fc_clean_success": sum(e.fc_correct for e in clean) / len(clean),
         "eval/fc_attacked_success": sum(e.fc_correct for e in valid) / max(1, len(valid)),
         "eval/query_valid_rate": len(valid) / len(attacked),
+        "eval/tasks": len(clean),
+        "eval/valid_queries": len(valid),
     }
 
 

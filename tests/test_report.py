@@ -1,0 +1,22 @@
+"""Self-play's summary.md: the change each phase made, against the goals, with its uncertainty."""
+
+from agents.report import write_summary
+
+
+def _row(round_index, phase, clean, attacked, valid_rate, tasks=100):
+    return {"round": round_index, "phase": phase, "eval/fc_clean_success": clean,
+            "eval/fc_attacked_success": attacked, "eval/query_valid_rate": valid_rate,
+            "eval/tasks": tasks, "eval/valid_queries": round(valid_rate * tasks)}
+
+
+def test_summary_states_each_change_its_margin_and_the_goal(tmp_path):
+    rows = [_row(0, "start", 0.5, 0.5, 1.0), _row(1, "query", 0.5, 0.4, 0.95), _row(1, "fc", 0.47, 0.45, 0.95)]
+    text = write_summary(rows, tmp_path)
+    assert (tmp_path / "summary.md").read_text() == text
+    query_line, fc_line = [line for line in text.splitlines() if line.startswith("- round 1")]
+    # 1.96 * sqrt(0.5 * 0.5 / 100 + 0.4 * 0.6 / 95) = 0.1390
+    assert "FC success vs the query model -10.0 points (+/- 13.9) (should fall: yes)" in query_line
+    assert "valid queries 95.0 % (should stay >= 90 %: yes)" in query_line
+    assert "(should rise: yes)" in fc_line and "clean tasks -3.0 points" in fc_line
+    assert "(should not fall by more than 2: no)" in fc_line
+    assert "| 1 | fc | 47.0 % | 45.0 % | 95.0 % |" in text
