@@ -142,8 +142,9 @@ def main(config: DictConfig) -> None:
         _, episodes = ppo_query.train(query_args, query, pick(pools["fc"], config.opponent_pool, rng), logger, step)
         step += config.query_iterations
         append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(episodes, round_index))
-        rows.append({"round": round_index, "phase": "query", "train/query_mean_reward":
-                     sum(e.rewards[QUERY] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
+        query_reward = sum(e.rewards[QUERY] for e in episodes) / len(episodes)
+        rows.append({"round": round_index, "phase": "query", "train/query_mean_reward": query_reward,
+                     **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
 

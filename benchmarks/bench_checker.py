@@ -110,7 +110,8 @@ def corrupt_wrong_value(task, calls):
     found = _first_param(task, calls, lambda v, a: True)
     if found:
         i, p = found
-        return _with_args(calls, i, {**calls[i].arguments, p: _changed(calls[i].arguments[p], task.answers[i][calls[i].name][p])})
+        accepted = task.answers[i][calls[i].name][p]
+        return _with_args(calls, i, {**calls[i].arguments, p: _changed(calls[i].arguments[p], accepted)})
 
 
 def corrupt_missing_param(task, calls):
@@ -134,7 +135,8 @@ def corrupt_extra_param(task, calls):
 def corrupt_schema_only_param(task, calls):
     """Give a parameter that the schema has but the possible answer does not list."""
     tool = task.tool(calls[0].name)
-    spare = [p for p in tool.parameters.get("properties", {}) if p not in task.answers[0][calls[0].name]] if tool else []
+    answered = task.answers[0][calls[0].name]
+    spare = [p for p in tool.parameters.get("properties", {}) if p not in answered] if tool else []
     if spare:
         prop = tool.parameters["properties"][spare[0]]
         return _with_args(calls, 0, {**calls[0].arguments, spare[0]: prop.get("default", "zz")})
@@ -317,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     all_cases = cases()
     print(f"{len(all_cases)} inputs from {len(ANSWERED_CATEGORIES)} categories "
-          f"({sum(c['label'] == 'canonical' for c in all_cases)} entries), built in {time.perf_counter() - start:.1f} s")
+          f"({sum(c['label'] == 'canonical' for c in all_cases)} entries), "
+          f"built in {time.perf_counter() - start:.1f} s")
 
     report = compare(bfcl_check, all_cases)
     total = len(all_cases)

@@ -7,8 +7,8 @@ side in this process:
 * the core pipeline by hand: fresh state, validity gate, parse, sandbox execution, check;
 * env: ``reset`` + the query step (validity gate) + the FC step (parse, schema validation, sandbox, check).
 
-Prints checked episodes per second for each, and the env's overhead over the same core work done by hand. Goal: >= 20,000 checked steps/s with
-overhead under 20 %.  Run: ``python benchmarks/bench_env.py [--episodes N]``
+Prints checked episodes per second for each, and the env's overhead over the same core work done by hand.
+Goal: >= 20,000 checked steps/s with overhead under 20 %.  Run: ``python benchmarks/bench_env.py [--episodes N]``
 """
 
 from __future__ import annotations

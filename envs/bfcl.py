@@ -129,7 +129,8 @@ def _load(category: str) -> tuple[BFCLTask, ...]:
     questions = _read_jsonl(root / f"BFCL_v4_{category}.json")
     answers: dict[str, list] = {}
     if category not in NO_ANSWER_CATEGORIES:
-        answers = {a["id"]: a["ground_truth"] for a in _read_jsonl(root / "possible_answer" / f"BFCL_v4_{category}.json")}
+        answer_file = root / "possible_answer" / f"BFCL_v4_{category}.json"
+        answers = {a["id"]: a["ground_truth"] for a in _read_jsonl(answer_file)}
         missing = [q["id"] for q in questions if q["id"] not in answers]
         if missing:
             raise ValueError(f"BFCL {category}: no possible answer for {missing[:5]}")

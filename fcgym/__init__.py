@@ -8,7 +8,7 @@ from fcgym.tasks import Task
 from fcgym.tools import Call, Tool, tool
 
 __all__ = [
-    "Call", "CheckOptions", "FCGymError", "InProcessSandbox", "ParseError", "SubprocessSandbox", "ParseLimits", "Task", "Tool",
-    "ToolArgumentError", "ToolExecutionError", "ToolResult", "UnknownToolError", "Verdict", "check", "check_state", "execute",
-    "parse_calls", "parse_tool_calls", "tool",
+    "Call", "CheckOptions", "FCGymError", "InProcessSandbox", "ParseError", "SubprocessSandbox", "ParseLimits", "Task",
+    "Tool", "ToolArgumentError", "ToolExecutionError", "ToolResult", "UnknownToolError", "Verdict", "check",
+    "check_state", "execute", "parse_calls", "parse_tool_calls", "tool",
 ]

@@ -79,7 +79,8 @@ def _stated(text: str, form: str) -> bool:
     while start != -1:
         end = start + len(form)
         before, after = text[max(0, start - 2):start], text[end:end + 2]
-        glued_before = before[-1:].isalnum() or before[-1:] in ("_", ".") or (before[-1:] == "," and before[:1].isdigit())
+        glued_before = (before[-1:].isalnum() or before[-1:] in ("_", ".")
+                        or (before[-1:] == "," and before[:1].isdigit()))
         glued_after = after[:1].isalnum() or after[:1] == "_" or (after[:1] in (".", ",") and after[1:2].isdigit())
         if not glued_before and not glued_after:
             return True

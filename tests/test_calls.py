@@ -73,7 +73,8 @@ def test_broken_tool_call_block_is_an_error():
 
 def test_python_call_syntax():
     text = "[f(x=1, y='a', z=[1, -2.5, {'k': None}], flag=True), g()]"
-    assert parse_calls(text) == [Call("f", {"x": 1, "y": "a", "z": [1, -2.5, {"k": None}], "flag": True}), Call("g", {})]
+    expected = [Call("f", {"x": 1, "y": "a", "z": [1, -2.5, {"k": None}], "flag": True}), Call("g", {})]
+    assert parse_calls(text) == expected
 
 
 def test_python_single_call_tuple_and_dotted_name():

@@ -126,7 +126,8 @@ def test_every_tool_is_covered():
 BAD_CALLS = {
     "unknown_account": ("get_balance", {"account": "offshore"}, "ToolArgumentError"),
     "missing_account": ("get_balance", {}, "ToolArgumentError"),
-    "transfer_zero": ("transfer", {"from_account": "checking", "to_account": "savings", "amount": 0}, "ToolArgumentError"),
+    "transfer_zero": ("transfer", {"from_account": "checking", "to_account": "savings", "amount": 0},
+                      "ToolArgumentError"),
     "transfer_negative": ("transfer", {"from_account": "checking", "to_account": "savings", "amount": -5},
                           "ToolArgumentError"),
     "transfer_amount_string": ("transfer", {"from_account": "checking", "to_account": "savings", "amount": "5"},

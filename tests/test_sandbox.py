@@ -229,7 +229,8 @@ class _Text(str):
 
 
 _ODD_VALUES = [None, True, False, 0, 1, -1, 1.0, 2.5, -0.0, float("nan"), float("inf"), 10 ** 20, "", "x", "checking",
-               "2025-06-05", "a/b.txt", _Text("x"), [], ["a"], ["a", "a"], [1, 1.0], [True, 1], {}, {"a": 1}, (1,), {1, 2}]
+               "2025-06-05", "a/b.txt", _Text("x"), [], ["a"], ["a", "a"], [1, 1.0], [True, 1], {}, {"a": 1}, (1,),
+               {1, 2}]
 
 
 def _variants(arguments: dict) -> list:
