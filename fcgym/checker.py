@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable
 
 from fcgym.tasks import PossibleAnswer, Task

@@ -8,8 +8,16 @@ import random
 
 import pytest
 
-from envs.domains import DOMAINS, TASK_KINDS, DomainTasks, make_task, possible_answer, template_fields
-from envs.domains import banking, calendar
+from envs.domains import (
+    DOMAINS,
+    TASK_KINDS,
+    DomainTasks,
+    banking,
+    calendar,
+    make_task,
+    possible_answer,
+    template_fields,
+)
 from envs.domains.__main__ import table
 from fcgym import Call, check, execute
 from fcgym.validity import check_query

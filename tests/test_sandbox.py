@@ -12,8 +12,8 @@ import pytest
 
 from fcgym import Call, InProcessSandbox, Tool, ToolArgumentError, ToolExecutionError, execute, tool
 from fcgym.sandbox import MAX_RESULT_CHARS
-from fcgym.tools import _is_plain_json
 from fcgym.tasks import State, Task
+from fcgym.tools import _is_plain_json
 
 
 @tool("Add to a counter.", key={"type": "string", "minLength": 1}, amount={"type": "integer", "minimum": 1})

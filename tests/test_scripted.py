@@ -9,7 +9,14 @@ import re
 import pytest
 
 from agents.scripted import (
-    _CHAT, _DISTRACTORS, _IRRELEVANT_NUMBERS, _LANGUAGES, _PREAMBLE_ENDS, OPERATORS, ScriptedAdversary, operator_rates,
+    _CHAT,
+    _DISTRACTORS,
+    _IRRELEVANT_NUMBERS,
+    _LANGUAGES,
+    _PREAMBLE_ENDS,
+    OPERATORS,
+    ScriptedAdversary,
+    operator_rates,
 )
 from envs.domains import DOMAINS, TASK_KINDS, make_task
 from envs.tool_duel import query_prompt

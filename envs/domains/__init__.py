@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from envs.domains import banking, calendar, files, multi_step, shopping, travel, units_weather
 from fcgym import Task, Tool, execute
 from fcgym.tasks import possible_answer
-from envs.domains import banking, calendar, files, multi_step, shopping, travel, units_weather
 
 DOMAINS: dict[str, ModuleType] = {
     m.NAME: m for m in (banking, calendar, travel, files, units_weather, shopping)
