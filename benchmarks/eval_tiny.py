@@ -5,7 +5,8 @@
 * FC model: exact match (`fcgym.check` verdict valid) with greedy decoding on seed queries, overall and by
   task kind, and on `ScriptedAdversary` rewrites; the keyword baseline (`KeywordFC`) runs side by side.
 * Query model: validity rate (`fcgym.validity.check_query`) of its greedy rewrites, how often it just copies
-  the seed query, and the FC model's exact match on its valid rewrites.
+  the seed query, the validity of rewrites sampled at ``--query-temperatures`` (self-play samples the query
+  model), and the FC model's exact match on its valid greedy rewrites.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--show", type=int, default=3, help="print this many example replies per model")
+    parser.add_argument("--query-temperatures", type=float, nargs="*", default=[0.7, 1.0],
+                        help="also measure the query model's validity when it samples at these temperatures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -131,6 +134,11 @@ def main() -> None:
     for kind, values in sorted(by_kind.items()):
         print(f"  {kind:12} (n={len(values):3}) {pct(sum(values) / len(values))}")
     print(f"copies the seed query        {pct(copies / len(tasks))}")
+    for temperature in args.query_temperatures:
+        sampler = HFAgent(query.model, query.tokenizer, temperature=temperature, max_new_tokens=256, seed=args.seed)
+        sampled = answer(sampler, prompts, args.batch_size)
+        rate = sum(check_query(q, t).valid for q, t in zip(sampled, tasks)) / len(tasks)
+        print(f"validity rate, sampled at temperature {temperature:g}  {pct(rate)}")
     kept = [(t, q) for t, q, ok in zip(tasks, written, valid) if ok]
     if kept:
         em, _, _, _ = score_fc(fc, [t for t, _ in kept], [q for _, q in kept], args.batch_size)
