@@ -3,7 +3,8 @@
     python benchmarks/eval_tiny.py --n 300
 
 * FC model: exact match (`fcgym.check` verdict valid) with greedy decoding on seed queries, overall and by
-  task kind, and on `ScriptedAdversary` rewrites; the keyword baseline (`KeywordFC`) runs side by side.
+  task kind, and on `ScriptedAdversary` rewrites; the keyword baseline (`KeywordFC`) runs side by side; and
+  how well it copies values (`copy_profile`: teacher-forced accuracy by character position within a value).
 * Query model: validity rate (`fcgym.validity.check_query`) of its greedy rewrites, how often it just copies
   the seed query, the validity of rewrites sampled at ``--query-temperatures`` (self-play samples the query
   model), and the FC model's exact match on its valid greedy rewrites.
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.base import act_batch  # noqa: E402
 from agents.hf import HFAgent  # noqa: E402
 from agents.scripted import KeywordFC, ScriptedAdversary  # noqa: E402
+from agents.train_tiny import encode, fc_target  # noqa: E402
 from envs.domains import DomainTasks  # noqa: E402
 from envs.tool_duel import FC_SYSTEM_PROMPT, QUERY_SYSTEM_PROMPT, query_prompt  # noqa: E402
 from fcgym import ParseError, Task, check, parse_calls  # noqa: E402
@@ -71,6 +73,27 @@ def score_fc(agent, tasks: list[Task], queries: list[str], batch_size: int) -> t
     return sum(total) / len(total), rates(by_kind), rates(by_domain), errors
 
 
+@torch.no_grad()
+def copy_profile(fc: HFAgent, tasks: list[Task], positions: int = 4) -> list[float]:
+    """Teacher-forced, over the quoted string values of the target replies: how often the FC model predicts the
+    1st, 2nd, ... character of a value right (the last entry pools every later character). The tiny models'
+    tokenizer is character level, so one token is one character."""
+    right, seen = [0] * (positions + 1), [0] * (positions + 1)
+    for task in tasks:
+        ids, labels = encode(fc.tokenizer, *fc_prompt(task, task.query), fc_target(task))
+        predicted = fc.model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+        inside, position = False, 0
+        for index in range(labels.index(next(label for label in labels if label != -100)), len(ids)):
+            if fc.tokenizer.decode([ids[index]]) == '"':
+                inside, position = not inside, 0
+            elif inside:
+                slot = min(position, positions)
+                seen[slot] += 1
+                right[slot] += predicted[index - 1] == ids[index]
+                position += 1
+    return [r / max(1, n) for r, n in zip(right, seen)]
+
+
 def pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
@@ -112,6 +135,10 @@ def main() -> None:
         for domain, (value, count) in by_domain.items():
             print(f"  {domain:14}(n={count:3}){'':8}{pct(value):>10}{pct(base_domain[domain][0]):>11}")
         print(f"  errors: {dict(errors.most_common())}")
+    profile = copy_profile(fc, [t for t in tasks if t.answers])
+    print("value characters predicted right, teacher-forced, by position: "
+          + ", ".join(f"{i + 1}{'th' if i > 2 else ('st', 'nd', 'rd')[i]} {pct(p).strip()}"
+                      for i, p in enumerate(profile[:-1])) + f", later {pct(profile[-1]).strip()}")
     if args.show:
         shown = fc.act_batch([fc_prompt(t, t.query) for t in tasks[:args.show]])
         for task, reply in zip(tasks, shown):
