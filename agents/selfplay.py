@@ -128,8 +128,7 @@ def main(config: DictConfig) -> None:
     keep_lines(run_dir / "adversarial.jsonl", lambda record: record["round"] <= done)
     logger = RunLogger(run_dir)
     common = {"seed": config.seed, "batch_size": config.batch_size, "group_size": config.group_size,
-              "env": dict(config.env),
-              "tasks": dict(config.tasks), "ppo": ppo}
+              "env": dict(config.env), "tasks": dict(config.tasks), "ppo": ppo}
     query_args = ppo_query.Args(iterations=config.query_iterations, **common)
     fc_args = ppo_fc.Args(iterations=config.fc_iterations, **common)
     if not rows:

@@ -79,12 +79,13 @@ def copy_profile(fc: HFAgent, tasks: list[Task], positions: int = 4) -> list[flo
     1st, 2nd, ... character of a value right (the last entry pools every later character). The tiny models'
     tokenizer is character level, so one token is one character."""
     right, seen = [0] * (positions + 1), [0] * (positions + 1)
+    quote = fc.tokenizer.convert_tokens_to_ids('"')
     for task in tasks:
         ids, labels = encode(fc.tokenizer, *fc_prompt(task, task.query), fc_target(task))
         predicted = fc.model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
         inside, position = False, 0
-        for index in range(labels.index(next(label for label in labels if label != -100)), len(ids)):
-            if fc.tokenizer.decode([ids[index]]) == '"':
+        for index in range(labels.count(-100), len(ids)):  # the reply's tokens: only the prompt is masked
+            if ids[index] == quote:
                 inside, position = not inside, 0
             elif inside:
                 slot = min(position, positions)
