@@ -138,6 +138,28 @@ def _message_json(message: dict[str, Any]) -> str:
         return json.dumps(message)
 
 
+class Transcript:
+    """A chat transcript and its JSON text (`messages_json`), each message encoded once, when first observed
+    (the last turn of an episode is never observed, so it is never encoded)."""
+
+    def __init__(self, system_prompt: str):
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+        self._encoded = [_system_message_json(system_prompt)]
+
+    def append(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def json(self) -> str:
+        encoded = self._encoded
+        encoded.extend(map(_message_json, self.messages[len(encoded):]))
+        return "[" + ", ".join(encoded) + "]"
+
+
+@functools.lru_cache(maxsize=64)
+def _system_message_json(prompt: str) -> str:
+    return _message_json({"role": "system", "content": prompt})
+
+
 @functools.lru_cache(maxsize=1024)
 def tools_json(tools: tuple[Tool, ...]) -> str:
     """The tools' schemas as JSON text (``json.dumps`` of the list), from each tool's JSON built once per tool.
@@ -188,11 +210,9 @@ class Duel:
         self.scoring, self.shaping = scoring, shaping
         self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
-        self.query_messages = [
-            {"role": "system", "content": QUERY_SYSTEM_PROMPT},
-            {"role": "user", "content": query_prompt(task)},
-        ]
-        self.fc_messages: list[dict[str, Any]] = []
+        self.query_transcript = Transcript(QUERY_SYSTEM_PROMPT)
+        self.query_transcript.append({"role": "user", "content": query_prompt(task)})
+        self.fc_transcript = Transcript(FC_SYSTEM_PROMPT)  # the query joins it once it passes the gate
         self.to_move: str | None = QUERY
         self.calls: list = []
         self.turns = 0
@@ -205,8 +225,8 @@ class Duel:
         if agent != self.to_move:
             return {"messages": "[]", "tools": self.tools_json}
         if agent not in self._observations:
-            messages = self.query_messages if agent == QUERY else self.fc_messages
-            self._observations[agent] = {"messages": messages_json(messages)[:MAX_OBSERVATION_CHARS],
+            transcript = self.query_transcript if agent == QUERY else self.fc_transcript
+            self._observations[agent] = {"messages": transcript.json()[:MAX_OBSERVATION_CHARS],
                                          "tools": self.tools_json}
         return dict(self._observations[agent])
 
@@ -225,26 +245,27 @@ class Duel:
         if not validity.valid:
             self._finish(None)
             return
-        self.fc_messages = [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
+        self.fc_transcript.append({"role": "user", "content": query})
         self.to_move = FC
 
     def _play_fc(self, text: str) -> None:
         self.turns += 1
-        self.fc_messages.append({"role": "assistant", "content": text})
+        self.fc_transcript.append({"role": "assistant", "content": text})
         try:
             calls = parse_calls(text)
         except ParseError as error:
             if self.turns >= self.max_turns:
                 self._finish(Verdict.failed("parse_error", str(error)))
             else:
-                self.fc_messages.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
+                self.fc_transcript.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
             return
         if not calls:
             self._finish(self._score())
             return
         self.calls.extend(calls)
         results = execute(calls, self.task.tools, self.state, self.sandbox)
-        self.fc_messages.extend(result.message() for result in results)
+        for result in results:
+            self.fc_transcript.append(result.message())
         if self.turns >= self.max_turns:
             self._finish(self._score())
 
@@ -313,7 +334,7 @@ class _ToolDuelBase:
             return None
         duel = self.duel
         lines = [f"task {duel.task.id}: {duel.task.query}"]
-        lines += [f"  {m['role']}: {m['content']}" for m in duel.fc_messages[1:]]
+        lines += [f"  {m['role']}: {m['content']}" for m in duel.fc_transcript.messages[1:]]
         return "\n".join(lines)
 
     def close(self) -> None:

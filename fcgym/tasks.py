@@ -64,9 +64,12 @@ class Task:
     def stated_calls(self, copy: bool = True) -> list[Call]:
         """The target calls without the parameters that may be left out or come from earlier results: what a
         request must state. ``copy=False`` shares the values with the task, as in `target_calls`."""
-        calls = [Call(call.name, {k: v for k, v in call.arguments.items()
-                                  if "" not in answer[call.name].get(k, []) and (index, k) not in self.derived})
-                 for index, (call, answer) in enumerate(zip(self._target_calls, self.answers))]
+        derived = self.derived
+        calls = []
+        for index, (call, answer) in enumerate(zip(self._target_calls, self.answers)):
+            accepted = answer[call.name]
+            calls.append(Call(call.name, {k: v for k, v in call.arguments.items()
+                                          if "" not in accepted[k] and not (derived and (index, k) in derived)}))
         return [Call(call.name, copy_state(call.arguments)) for call in calls] if copy else calls
 
     def fresh_state(self) -> State:

@@ -48,11 +48,16 @@ def surface_forms(value: Any) -> list[str]:
     if isinstance(value, bool):
         return []
     if isinstance(value, (int, float)):
-        forms = {str(value), f"{value:g}", f"{value:.2f}", f"{value:,.2f}"}
-        if float(value).is_integer():
-            forms |= {f"{int(value)}", f"{int(value):,}"}
-        return sorted(forms)
+        return list(_number_forms(value))
     return [str(value).lower()]
+
+
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _number_forms(value: int | float) -> tuple[str, ...]:
+    forms = {str(value), f"{value:g}", f"{value:.2f}", f"{value:,.2f}"}
+    if float(value).is_integer():
+        forms |= {f"{int(value)}", f"{int(value):,}"}
+    return tuple(sorted(forms))
 
 
 def _mentions(text: str, value: Any) -> bool:
@@ -60,6 +65,8 @@ def _mentions(text: str, value: Any) -> bool:
         return all(_mentions(text, v) for v in value)
     if isinstance(value, dict):
         return all(_mentions(text, v) for v in value.values())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _mentions_forms(text, _number_forms(value))
     return _mentions_forms(text, surface_forms(value))
 
 
@@ -253,12 +260,12 @@ def indirect_spans(text: str) -> list[tuple[int, int]]:
 _NEGATION = re.compile(
     r"\b(?:don'?t|do\s+not|never|not\s+to|no\s+need\s+to)\s+"
     r"(?:(?:please|ever|even|you|want|need|wish|ask|try|to|go\s+and)\s+){0,3}([a-z]+)")
-_NEGATION_WORDS = ("don", "not", "never", "need")  # every phrase _NEGATION matches contains one of them
+_NEGATION_HINT = re.compile("don|not|never|need")  # every phrase _NEGATION matches contains one of them
 
 
 def _negated_actions(text: str, targets: list[Call]) -> list[str]:
     """The target tools whose action (the first word of the name) the query negates."""
-    if not any(word in text for word in _NEGATION_WORDS):
+    if not _NEGATION_HINT.search(text):
         return []
     negated = [m.group(1) for m in _NEGATION.finditer(text.replace("\u2019", "'"))]
     found = []
@@ -314,14 +321,17 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
             else:
                 reasons.append(f"{call.name}.{param}={value!r} is not stated")
     if len(targets) <= 1 and not task.any_call:  # another call's enum value may rightly appear in a parallel request
-        target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
+        target_values: set[str] | None = None  # computed once an enum value is mentioned
         called = {call.name for call in targets}
         for tool in task.tools:
             if targets and tool.name not in called:
                 continue
             for option, lowered, forms in _enum_options(tool):
-                if _mentions_forms(text, forms) and lowered not in target_values:
-                    reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
+                if _mentions_forms(text, forms):
+                    if target_values is None:
+                        target_values = {str(leaf).lower() for call in targets for leaf in leaves(call.arguments)}
+                    if lowered not in target_values:
+                        reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
     for name in _negated_actions(text, targets):
         reasons.append(f"the query says not to do {name}")
     if not reasons and judge is not None and not judge(query, task):
