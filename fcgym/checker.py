@@ -47,14 +47,18 @@ ERROR_TYPES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Verdict:
-    """The outcome of one check: ``valid`` with ``score`` 1.0, or an ``error_type`` with readable errors."""
+    """The outcome of one check: ``valid`` with ``score`` 1.0, or an ``error_type`` with readable ``errors``.
+
+    Messages are formatted when ``errors`` is first read: most failures found while training are never read.
+    """
 
     valid: bool
     score: float
     error_type: str | None = None
-    errors: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, tuple], ...] = ()
+    """``(message format, its arguments)`` of each error (what ``errors`` formats)."""
 
     @classmethod
     def correct(cls) -> Verdict:
@@ -63,19 +67,35 @@ class Verdict:
     @classmethod
     def failed(cls, error_type: str, *errors: str) -> Verdict:
         assert error_type in ERROR_TYPES, error_type
-        if cls is not Verdict:
-            return cls(False, 0.0, error_type, errors)
-        return _failure(error_type, errors)
+        reasons = tuple(("{}", (error,)) for error in errors)
+        return _failure(error_type, reasons) if cls is Verdict else cls(False, 0.0, error_type, reasons)
+
+    @functools.cached_property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(message.format(*args) for message, args in self.reasons)
+
+    def _key(self) -> tuple:
+        return self.valid, self.score, self.error_type, self.errors
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Verdict) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(valid={self.valid!r}, score={self.score!r}, error_type={self.error_type!r}, "
+                f"errors={self.errors!r})")
 
 
-def _failure(error_type: str, errors: tuple[str, ...]) -> Verdict:
+def _failure(error_type: str, reasons: tuple[tuple[str, tuple], ...]) -> Verdict:
     """A failed `Verdict`, filled directly instead of through the frozen dataclass ``__init__`` (the hot path)."""
     verdict = object.__new__(Verdict)
     fields = verdict.__dict__
     fields["valid"] = False
     fields["score"] = 0.0
     fields["error_type"] = error_type
-    fields["errors"] = errors
+    fields["reasons"] = reasons
     return verdict
 
 
@@ -112,19 +132,19 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
     answers = task.answers
     if not answers and task.any_call:
         if not calls:
-            return _failure("no_call", ("a tool call was expected, got none",))
+            return _failure("no_call", (("a tool call was expected, got none", ()),))
         offered = {tool.name for tool in task.tools}
         unknown = next((call.name for call in calls if call.name not in offered), None)
-        return _CORRECT if unknown is None else _failure("wrong_function", (f"{unknown} is not a tool on offer",))
+        return _CORRECT if unknown is None else _failure("wrong_function", (("{} is not a tool on offer", (unknown,)),))
     if not answers:
         if calls:
-            return _failure("irrelevance", (f"no tool fits this request, but {calls[0].name} was called",))
+            return _failure("irrelevance", (("no tool fits this request, but {} was called", (calls[0].name,)),))
         return _CORRECT
     if not calls:
-        return _failure("no_call", (f"expected {len(answers)} call(s), got none",))
+        return _failure("no_call", (("expected {} call(s), got none", (len(answers),)),))
     size = len(answers)
     if len(calls) != size:
-        return _failure("wrong_count", (f"expected {size} call(s), got {len(calls)}",))
+        return _failure("wrong_count", (("expected {} call(s), got {}", (size, len(calls))),))
     tools = task.tools
     if size == 1:
         problem = _call_problem(calls[0], answers[0], tools, options)
@@ -161,7 +181,7 @@ def check(calls: list[Call], task: Task, options: CheckOptions = DEFAULT_OPTIONS
 
 def _failed(problem: tuple[str, str, tuple]) -> Verdict:
     error_type, message, args = problem
-    return _failure(error_type, (message.format(*args),))
+    return _failure(error_type, ((message, args),))
 
 
 def _assignment(compatible: list[list[bool]]) -> list[tuple[int, int]]:
