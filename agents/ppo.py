@@ -151,18 +151,34 @@ def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
         group["lr"] = config.learning_rate * min(1.0, (taken + 1) / config.warmup_updates)
 
 
+def length_minibatches(lengths: torch.Tensor, count: int) -> list[tuple[torch.Tensor, int]]:
+    """The rows split into ``count`` minibatches of similar lengths, each with its width (its longest row): a
+    minibatch is cut to that width, so short replies to short prompts do not pay for the longest one's padding."""
+    order = torch.argsort(lengths, descending=True, stable=True)
+    return [(rows, int(lengths[rows[0]])) for rows in order.tensor_split(min(count, len(order))) if len(rows)]
+
+
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator, temperature: float = 1.0) -> dict[str, float]:
     """One PPO update of ``policy`` (an `ActorCritic`, maybe DDP-wrapped) on ``samples``, each rewarded with its
     episode reward; returns logged statistics. ``temperature`` is the one the samples were drawn at: the policy
-    trained, and the reference it is held near, are the LMs' distributions at that temperature."""
+    trained, and the reference it is held near, are the LMs' distributions at that temperature.
+
+    Minibatches group replies of similar length (`length_minibatches`) and come in a random order in every epoch.
+    With ``kl_coef=0`` the reference model is never run."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
+    chunks = length_minibatches(batch.attention_mask.sum(1), config.num_minibatches)
     with torch.no_grad():
-        ref_logits = reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        ref_logprobs, _ = _token_stats(ref_logits, batch.input_ids, temperature)
-        old_values = policy(batch.input_ids, batch.attention_mask)[1][:, :-1]
+        ref_logprobs = batch.old_logprobs.clone()
+        old_values = torch.zeros_like(batch.old_logprobs)
+        for rows, width in chunks:
+            ids, attention = batch.input_ids[rows, :width], batch.attention_mask[rows, :width]
+            if config.kl_coef:
+                ref_logits = reference(input_ids=ids, attention_mask=attention).logits
+                ref_logprobs[rows, : width - 1] = _token_stats(ref_logits, ids, temperature)[0]
+            old_values[rows, : width - 1] = policy(ids, attention)[1][:, :-1]
         kl = (batch.old_logprobs - ref_logprobs) * mask
         token_rewards = -config.kl_coef * kl
         last = mask.cumsum(1).argmax(1)  # index of each row's last reply token
@@ -182,22 +198,22 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
         std = _masked_mean((advantages - mean) ** 2, mask).sqrt()
         advantages = (advantages - mean) / (std + 1e-8) * mask
 
-    minibatch_size = max(1, len(samples) // config.num_minibatches)
     stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
     for _ in range(config.update_epochs):
-        order = torch.randperm(len(samples), generator=generator)
-        for start in range(0, len(samples), minibatch_size):
-            rows = order[start : start + minibatch_size]
-            m = mask[rows]
-            logits, values = policy(batch.input_ids[rows], batch.attention_mask[rows])
-            new_logprobs, entropy = _token_stats(logits, batch.input_ids[rows], temperature)
+        for index in torch.randperm(len(chunks), generator=generator).tolist():
+            rows, width = chunks[index]
+            ids, reply = batch.input_ids[rows, :width], slice(0, width - 1)
+            m = mask[rows, reply]
+            logits, values = policy(ids, batch.attention_mask[rows, :width])
+            new_logprobs, entropy = _token_stats(logits, ids, temperature)
             values = values[:, :-1]
-            log_ratio = (new_logprobs - batch.old_logprobs[rows]) * m
+            log_ratio = (new_logprobs - batch.old_logprobs[rows, reply]) * m
             ratio = log_ratio.exp()
-            surrogate = torch.max(-advantages[rows] * ratio,
-                                  -advantages[rows] * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
+            advantage = advantages[rows, reply]
+            surrogate = torch.max(-advantage * ratio,
+                                  -advantage * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
             policy_loss = _masked_mean(surrogate, m)
-            value_loss = 0.5 * _masked_mean((values - returns[rows]) ** 2, m)
+            value_loss = 0.5 * _masked_mean((values - returns[rows, reply]) ** 2, m)
             entropy_mean = _masked_mean(entropy, m)
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
             optimizer.zero_grad()
@@ -212,7 +228,8 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
                 stats["approx_kl"].append(_masked_mean((ratio - 1) - log_ratio, m).item())
                 stats["clipfrac"].append(_masked_mean(((ratio - 1).abs() > config.clip_coef).float(), m).item())
     summary = {k: sum(v) / len(v) for k, v in stats.items()}
-    summary["kl_to_reference"] = _masked_mean(kl, mask).item()
+    if config.kl_coef:
+        summary["kl_to_reference"] = _masked_mean(kl, mask).item()
     return summary
 
 

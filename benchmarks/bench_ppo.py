@@ -3,7 +3,7 @@
 1. One PPO update versus a bare torch forward/backward loop on the same model and the same sampled replies:
 
    * bare: ``update_epochs * num_minibatches`` steps of forward, token cross-entropy on the reply tokens,
-     backward and Adam, exactly the passes PPO makes over the batch;
+     backward and Adam, exactly the passes PPO makes over the batch (its length-grouped minibatches);
    * PPO: `agents.ppo.ppo_update` (reference and value passes, GAE, clipped surrogate, value loss, statistics).
 
    Goal: PPO at most 1.5x the bare loop.
@@ -37,7 +37,7 @@ import torch
 
 from agents.factory import TINY_DIR
 from agents.hf import HFAgent
-from agents.ppo import Learner, PPOConfig, make_batch
+from agents.ppo import Learner, PPOConfig, length_minibatches, make_batch
 from agents.rollout import play_duels
 from agents.scripted import ScriptedAdversary
 from agents.train_tiny import SHORT_OPERATORS
@@ -51,14 +51,14 @@ MAX_NEW_TOKENS = 96
 
 def bare_loop(model, batch, config: PPOConfig) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    size = max(1, len(batch.input_ids) // config.num_minibatches)
+    chunks = length_minibatches(batch.attention_mask.sum(1), config.num_minibatches)  # PPO's minibatches
     for _ in range(config.update_epochs):
-        for start in range(0, len(batch.input_ids), size):
-            rows = slice(start, start + size)
-            logits = model(input_ids=batch.input_ids[rows], attention_mask=batch.attention_mask[rows]).logits
-            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch.input_ids[rows][:, 1:],
-                                                       reduction="none")
-            loss = (losses * batch.reply_mask[rows]).sum() / batch.reply_mask[rows].sum()
+        for rows, width in chunks:
+            ids = batch.input_ids[rows, :width]
+            logits = model(input_ids=ids, attention_mask=batch.attention_mask[rows, :width]).logits
+            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+            reply = batch.reply_mask[rows, : width - 1]
+            loss = (losses * reply).sum() / reply.sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -1,4 +1,4 @@
-"""PPO pieces: the learning-rate warmup, log-probabilities that match the sampler's, per-task groups."""
+"""PPO pieces: the learning-rate warmup, log-probabilities that match the sampler's, per-task groups, minibatches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from agents.base import Sample
 from agents.factory import build_agent
-from agents.ppo import Learner, PPOConfig, TrainerArgs, _warm_up, training_batch
+from agents.ppo import Learner, PPOConfig, TrainerArgs, _warm_up, length_minibatches, training_batch
 from agents.rollout import Episode
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, parallel_env
@@ -54,6 +54,28 @@ def test_the_update_scores_replies_under_the_distribution_they_were_sampled_from
     stats = learner.update(samples, [1.0, -1.0] * 3)
     assert stats["approx_kl"] < 1e-5 and stats["clipfrac"] == 0.0
     assert abs(stats["kl_to_reference"]) < 1e-4
+
+
+def test_minibatches_split_the_rows_by_length_and_carry_their_longest_width():
+    lengths = torch.tensor([5, 9, 2, 7, 3])
+    chunks = length_minibatches(lengths, 2)
+    assert [(rows.tolist(), width) for rows, width in chunks] == [([1, 3, 0], 9), ([4, 2], 3)]
+    assert [width for _, width in length_minibatches(lengths, 8)] == [9, 7, 5, 3, 2]  # never an empty minibatch
+
+
+def test_without_a_kl_penalty_the_reference_model_is_never_run():
+    agent = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 20})
+    samples = agent.sample([([{"role": "user", "content": "Book a table."}], [])] * 2)
+    learner = Learner(agent, PPOConfig(kl_coef=0.0, learning_rate=0.0), seed=0)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reference ran")
+
+    learner.reference.forward = refuse
+    stats = learner.update(samples, [1.0, -1.0])
+    assert "kl_to_reference" not in stats and stats["approx_kl"] < 1e-5
+    with pytest.raises(AssertionError, match="the reference ran"):
+        Learner(agent, PPOConfig(), seed=0, reference=learner.reference).update(samples, [1.0, -1.0])
 
 
 def test_a_greedy_agent_cannot_be_trained():
