@@ -13,10 +13,11 @@
    -1 wrong), ``BATCH`` replies of at most ``MAX_NEW_TOKENS`` tokens per step and the same number of steps:
 
    * fcgym: `agents.rollout.play_duels` (the scripted adversary rewrites each query, the FC model answers in
-     ToolDuel) and one `agents.ppo.Learner.update` per iteration;
+     ToolDuel) and one `agents.ppo.Learner.update` per iteration, configured as TRL's defaults train
+     (``LIKE_GRPO``: one pass over the batch in one minibatch, no KL penalty, so no reference model);
    * TRL: ``GRPOTrainer.train`` on the queries fcgym's steps answered, rendered with the same chat template,
      ``BATCH / GROUP`` prompts times ``GROUP`` generations per step (GRPO needs groups), no reference model
-     (TRL's default ``beta=0``).
+     (TRL's default ``beta=0``) and one pass (``num_iterations=1``).
 
    The adversary leaves out ``long_context``, whose preambles do not fit the tiny model's context.
 
@@ -47,6 +48,8 @@ from fcgym import ParseError, check, parse_calls
 BATCH = 32
 GROUP = 4
 MAX_NEW_TOKENS = 96
+#: PPO doing the work TRL's GRPO defaults do per step: one pass over the batch, one minibatch, no KL penalty.
+LIKE_GRPO = PPOConfig(update_epochs=1, num_minibatches=1, kl_coef=0.0)
 
 
 def bare_loop(model, batch, config: PPOConfig) -> None:
@@ -102,7 +105,7 @@ def update_vs_bare_loop() -> None:
 
 def fcgym_self_play(steps: int) -> tuple[float, float, float, list[list[tuple[str, object]]]]:
     """``(samples/s, sampling s, update s, per step the valid (query, task) pairs)`` of PPO self-play steps."""
-    learner = Learner(HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=MAX_NEW_TOKENS, seed=0), PPOConfig(), 0)
+    learner = Learner(HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=MAX_NEW_TOKENS, seed=0), LIKE_GRPO, 0)
     envs, adversary = [parallel_env() for _ in range(BATCH)], ScriptedAdversary(operators=SHORT_OPERATORS, seed=0)
     sampling = updating = 0.0
     trained, played = 0, []
@@ -138,7 +141,7 @@ def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(output_dir=out, per_device_train_batch_size=BATCH, num_generations=GROUP,
                             max_completion_length=MAX_NEW_TOKENS, max_steps=steps,
-                            learning_rate=PPOConfig.learning_rate,
+                            learning_rate=LIKE_GRPO.learning_rate, beta=0.0, num_iterations=1,
                             use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_strategy="no",
                             disable_tqdm=True, shuffle_dataset=False, seed=0)
         dataset = Dataset.from_dict({"prompt": prompts, "task_index": list(range(len(pairs)))})
