@@ -79,7 +79,7 @@ from pettingzoo.utils import wrappers
 from envs.domains import DomainTasks
 from fcgym import ParseError, Task, Tool, check, execute, parse_calls
 from fcgym.checker import Verdict, check_state
-from fcgym.sandbox import Sandbox
+from fcgym.sandbox import Sandbox, ToolResult
 from fcgym.spaces import UnicodeText
 from fcgym.tasks import possible_answer
 from fcgym.validity import check_query
@@ -101,8 +101,9 @@ QUERY_SYSTEM_PROMPT = (
 
 def query_prompt(task: Task) -> str:
     """The user message ``query_0`` sees: the target calls (without omittable arguments) and the seed query."""
-    targets = json.dumps([call.to_dict() for call in task.stated_calls(copy=False)])
-    return f"Target calls: {targets}\nSeed query: {task.query}"
+    targets = ", ".join(['{"name": ' + _json_string(call.name) + ', "arguments": ' + _object_json(call.arguments) + "}"
+                         for call in task.stated_calls(copy=False)])
+    return f"Target calls: [{targets}]\nSeed query: {task.query}"
 
 
 def task_from_query_prompt(messages: list[dict], tools: list[dict]) -> Task:
@@ -128,36 +129,46 @@ def decode_observation(observation: dict[str, str]) -> tuple[list[dict], list[di
 
 def messages_json(messages: list[dict[str, Any]]) -> str:
     """``json.dumps(messages)``, several times faster for chat messages whose keys and values are strings."""
-    return "[" + ", ".join(map(_message_json, messages)) + "]"
+    return "[" + ", ".join(map(_object_json, messages)) + "]"
 
 
-def _message_json(message: dict[str, Any]) -> str:
-    try:
-        return "{" + ", ".join([_json_string(key) + ": " + _json_string(value) for key, value in message.items()]) + "}"
-    except TypeError:  # a key or value that is not a string
-        return json.dumps(message)
+def _object_json(mapping: dict[str, Any]) -> str:
+    """``json.dumps(mapping)``, faster for string keys and string or integer values (anything else: json.dumps)."""
+    parts = []
+    for key, value in mapping.items():
+        kind = type(value)
+        if type(key) is not str or (kind is not str and kind is not int):
+            return json.dumps(mapping)
+        parts.append(_json_string(key) + ": " + (_json_string(value) if kind is str else int.__repr__(value)))
+    return "{" + ", ".join(parts) + "}"
 
 
 class Transcript:
-    """A chat transcript and its JSON text (`messages_json`), each message encoded once, when first observed
-    (the last turn of an episode is never observed, so it is never encoded)."""
+    """A chat transcript and its JSON text (`messages_json`). Each message is encoded once, when first observed;
+    tool results become messages only when read: the last turn of an episode is never observed."""
 
     def __init__(self, system_prompt: str):
-        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
-        self._encoded = [_system_message_json(system_prompt)]
+        self._entries: list[dict[str, Any] | ToolResult] = [{"role": "system", "content": system_prompt}]
+        self._encoded = [_system_object_json(system_prompt)]
 
-    def append(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
+    def append(self, entry: dict[str, Any] | ToolResult) -> None:
+        """Add a chat message, or a tool's result (as its ``tool`` message)."""
+        self._entries.append(entry)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [entry.message() if isinstance(entry, ToolResult) else entry for entry in self._entries]
 
     def json(self) -> str:
         encoded = self._encoded
-        encoded.extend(map(_message_json, self.messages[len(encoded):]))
+        for entry in self._entries[len(encoded):]:
+            encoded.append(_object_json(entry.message() if isinstance(entry, ToolResult) else entry))
         return "[" + ", ".join(encoded) + "]"
 
 
 @functools.lru_cache(maxsize=64)
-def _system_message_json(prompt: str) -> str:
-    return _message_json({"role": "system", "content": prompt})
+def _system_object_json(prompt: str) -> str:
+    return _object_json({"role": "system", "content": prompt})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -265,7 +276,7 @@ class Duel:
         self.calls.extend(calls)
         results = execute(calls, self.task.tools, self.state, self.sandbox)
         for result in results:
-            self.fc_transcript.append(result.message())
+            self.fc_transcript.append(result)
         if self.turns >= self.max_turns:
             self._finish(self._score())
 

@@ -82,9 +82,12 @@ class InProcessSandbox:
             raise ToolExecutionError(f"{tool.name} failed: {type(error).__name__}: {error}") from None
 
 
+_RESULT_ENCODER = json.JSONEncoder(default=str)  # one encoder: json.dumps(..., default=str) builds one per call
+
+
 def _to_json(tool: Tool, output: Any) -> str:
     try:
-        return json.dumps(output, default=str)
+        return _RESULT_ENCODER.encode(output)
     except (TypeError, ValueError) as error:
         raise ToolExecutionError(f"{tool.name} returned a result that is not JSON: {error}") from None
 

@@ -10,7 +10,7 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 
 from envs import TOOL_DUEL_ID, make
 from envs.domains import DomainTasks, make_task
-from envs.tool_duel import FC, QUERY, decode_observation, env, messages_json, parallel_env, tools_json
+from envs.tool_duel import FC, QUERY, decode_observation, env, messages_json, parallel_env, query_prompt, tools_json
 
 SEED = 5
 
@@ -337,6 +337,7 @@ def test_no_shaping_by_default_keeps_the_game_zero_sum():
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 'Pay "Zoë" 5 €\n\ttoday\x00 \u2028'}],
     [{"role": "tool", "name": "get_balance", "content": '{"balance": 12.5}'}, {"role": "assistant", "content": ""}],
     [{"role": "assistant", "content": None}, {"role": "user", "content": 3.5}, {1: "x"}, {"role": "user", "n": [1]}],
+    [{"role": "user", "n": 7, "flag": True, "big": -10**30}, {"role": "user", "n": 0, "x": False}],
 ])
 def test_messages_json_is_json_dumps(messages):
     assert messages_json(messages) == json.dumps(messages)
@@ -345,3 +346,20 @@ def test_messages_json_is_json_dumps(messages):
 def test_tools_json_is_json_dumps():
     tools = make_task("banking", "multiple", random.Random(0)).tools
     assert tools_json(tools) == json.dumps([tool.schema() for tool in tools]) and tools_json(()) == "[]"
+
+
+def test_query_prompt_states_the_calls_as_json_dumps_writes_them():
+    rng = random.Random(0)
+    for task in (DomainTasks().sample(rng) for _ in range(300)):
+        targets = json.dumps([call.to_dict() for call in task.stated_calls()])
+        assert query_prompt(task) == f"Target calls: {targets}\nSeed query: {task.query}"
+
+
+def test_render_shows_the_tool_results_of_the_last_turn():
+    env = parallel_env(render_mode="ansi")
+    env.reset(seed=0)
+    task = env.duel.task
+    calls = json.dumps([call.to_dict() for call in task.target_calls()])
+    env.step({QUERY: task.query, FC: ""})
+    env.step({QUERY: "", FC: calls})
+    assert task.answers and "  tool: " in env.render()
