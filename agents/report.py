@@ -57,9 +57,24 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
 
 def _margin(before: float, n_before: int, after: float, n_after: int) -> float:
     """Half-width in points of a 95 % normal interval for the change between two success rates, taken as
-    independent samples (conservative: FC phases replay the same queries)."""
+    independent samples."""
     variance = sum(p * (1 - p) / n for p, n in ((before, n_before), (after, n_after)) if n)
     return 100 * 1.96 * variance ** 0.5
+
+
+def _change(before: dict, after: dict, rate: str, outcomes: str, count: str) -> str:
+    """``rate``'s change in points with the half-width of its 95 % interval. Where both evaluations scored the same
+    tasks (the per-task ``outcomes`` agree on which count), the interval is the paired one, from the tasks that
+    changed their outcome, and those are given; otherwise the rates are taken as independent samples."""
+    change = 100 * (after[rate] - before[rate])
+    first, second = before.get(outcomes), after.get(outcomes)
+    if first is None or second is None or [x is None for x in first] != [x is None for x in second]:
+        return f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f})"
+    pairs = [(b, a) for b, a in zip(first, second) if b is not None]
+    gained, lost = sum(a and not b for b, a in pairs), sum(b and not a for b, a in pairs)
+    variance = ((gained + lost) / len(pairs) - ((gained - lost) / len(pairs)) ** 2) / len(pairs) if pairs else 0.0
+    return (f"{change:+.1f} points (+/- {100 * 1.96 * variance ** 0.5:.1f} paired: {gained} newly solved, "
+            f"{lost} newly failed)")
 
 
 def write_summary(rows: list[dict], run_dir: Path) -> str:
@@ -70,18 +85,17 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
         rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
         lines.append(f"| {row['round']} | {row['phase']} | {rates} |")
     lines += ["", "## What each phase changed, against what self-play should do", "",
-              "(+/- x: half-width of a 95 % interval for the change, from the number of episodes behind each rate; "
-              "a change inside it may be chance.)", ""]
+              "(+/- x: half-width of a 95 % interval for the change; a change inside it may be chance. It is paired "
+              "where both evaluations scored the same tasks with the same queries: clean tasks always, the query "
+              "model's queries across an FC phase.)", ""]
     for before, after in zip(rows, rows[1:]):
         attacked = 100 * (after["eval/fc_attacked_success"] - before["eval/fc_attacked_success"])
-        attacked_margin = _margin(before["eval/fc_attacked_success"], before["eval/valid_queries"],
-                                  after["eval/fc_attacked_success"], after["eval/valid_queries"])
         clean = 100 * (after["eval/fc_clean_success"] - before["eval/fc_clean_success"])
-        clean_margin = _margin(before["eval/fc_clean_success"], before["eval/tasks"],
-                               after["eval/fc_clean_success"], after["eval/tasks"])
         valid = 100 * after["eval/query_valid_rate"]
-        attacked_text = f"FC success vs the query model {attacked:+.1f} points (+/- {attacked_margin:.1f})"
-        clean_text = f"clean tasks {clean:+.1f} points (+/- {clean_margin:.1f})"
+        attacked_text = "FC success vs the query model " + _change(
+            before, after, "eval/fc_attacked_success", "eval/attacked_outcomes", "eval/valid_queries")
+        clean_text = "clean tasks " + _change(before, after, "eval/fc_clean_success", "eval/clean_outcomes",
+                                              "eval/tasks")
         if after["phase"] == "query":
             checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}), valid queries {valid:.1f} % "
                       f"(should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), {clean_text}")

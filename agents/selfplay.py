@@ -46,7 +46,8 @@ def frozen_copy(agent: HFAgent, temperature: float, seed: int) -> HFAgent:
 
 
 def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float]:
-    """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy)."""
+    """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy), with
+    each task's outcome (None where the query model's query was invalid)."""
     envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
     seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
@@ -61,6 +62,8 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float
         "eval/query_valid_rate": len(valid) / len(attacked),
         "eval/tasks": len(clean),
         "eval/valid_queries": len(valid),
+        "eval/clean_outcomes": [e.fc_correct for e in clean],
+        "eval/attacked_outcomes": [e.fc_correct if e.query_valid else None for e in attacked],
     }
 
 

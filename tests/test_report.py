@@ -20,3 +20,17 @@ def test_summary_states_each_change_its_margin_and_the_goal(tmp_path):
     assert "(should rise: yes)" in fc_line and "clean tasks -3.0 points" in fc_line
     assert "(should not fall by more than 2: no)" in fc_line
     assert "| 1 | fc | 47.0 % | 45.0 % | 95.0 % |" in text
+
+
+def test_changes_on_the_same_tasks_get_a_paired_margin_and_their_flips(tmp_path):
+    before = {**_row(1, "query", 0.5, 0.5, 0.5, tasks=4), "eval/clean_outcomes": [True, True, False, False],
+              "eval/attacked_outcomes": [True, None, False, None]}
+    after = {**_row(1, "fc", 0.75, 1.0, 0.5, tasks=4), "eval/clean_outcomes": [True, True, True, False],
+             "eval/attacked_outcomes": [True, None, True, None]}
+    fc_line = write_summary([before, after], tmp_path).splitlines()[-1]
+    # clean: 1 of 4 tasks flipped up, (1/4 - (1/4) ** 2) / 4 -> 1.96 * sqrt(0.046875) = 0.424; attacked: 1 of 2 -> 0.693
+    assert "clean tasks +25.0 points (+/- 42.4 paired: 1 newly solved, 0 newly failed)" in fc_line
+    assert "FC success vs the query model +50.0 points (+/- 69.3 paired: 1 newly solved, 0 newly failed)" in fc_line
+    requery = {**after, "phase": "query", "eval/attacked_outcomes": [None, True, True, None]}
+    query_line = write_summary([after, requery], tmp_path).splitlines()[-1]
+    assert "FC success vs the query model +0.0 points (+/- 0.0)" in query_line  # other queries: not paired
