@@ -89,31 +89,118 @@ def save_value_head(head: ValueHead, directory: Path) -> None:
     save_file(head.state_dict(), directory / "value_head.safetensors")
 
 
+#: A sample joins the row of the samples before it when they share at least this share of its prompt...
+MIN_SHARED_PROMPT = 0.5
+#: ...and the row stays within this many times its longest member's own length (attention grows with its square).
+MAX_ROW_GROWTH = 4.0
+
+
 @dataclass
 class Batch:
-    """Right-padded prompt+reply ids with masks selecting the reply tokens (as predicted positions)."""
+    """Sampled replies packed for training, with reply tensors of shape ``(samples, longest reply)``.
+
+    Consecutive samples whose prompts share a prefix (a group: the same task, or the same tools) share a row: the
+    prefix once, then each sample's segment (the rest of its prompt, then its reply). A segment attends to the
+    prefix and to itself only, at the positions it would have alone, so every logit is the one the sample would
+    get in a row of its own; the shared prefix is computed once. The logits at ``predictor[i, t]`` in row
+    ``row[i]`` predict reply token ``t`` of sample ``i``.
+    """
 
     input_ids: torch.Tensor
-    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    segments: torch.Tensor
+    """Per row position: -1 in the shared prefix, ``k`` in the row's ``k``-th segment, -2 in padding."""
+    lengths: torch.Tensor
+    """Per row: its used width."""
+    row: torch.Tensor
+    predictor: torch.Tensor
+    targets: torch.Tensor
     reply_mask: torch.Tensor
     old_logprobs: torch.Tensor
     rewards: torch.Tensor
 
 
-def make_batch(samples: list[Sample], rewards: list[float], pad_id: int) -> Batch:
-    width = max(len(s.prompt_ids) + len(s.response_ids) for s in samples)
-    input_ids = torch.full((len(samples), width), pad_id)
-    attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
-    reply_mask = torch.zeros((len(samples), width - 1), dtype=torch.bool)
-    old_logprobs = torch.zeros((len(samples), width - 1))
-    for row, sample in enumerate(samples):
-        ids = sample.prompt_ids + sample.response_ids
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention_mask[row, : len(ids)] = 1
-        start = len(sample.prompt_ids) - 1  # logits at position t predict token t+1
-        reply_mask[row, start : start + len(sample.response_ids)] = True
-        old_logprobs[row, start : start + len(sample.response_ids)] = torch.tensor(sample.logprobs)
-    return Batch(input_ids, attention_mask, reply_mask, old_logprobs, torch.tensor(rewards, dtype=torch.float))
+def _shared_length(first: list[int], other: list[int]) -> int:
+    shared = 0
+    for a, b in zip(first, other):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
+def _pack(samples: list[Sample]) -> list[tuple[list[int], int]]:
+    """``(sample indices, shared prefix length)`` of each row (see `Batch`, `MIN_SHARED_PROMPT`, `MAX_ROW_GROWTH`)."""
+    rows: list[tuple[list[int], int]] = []
+    for index, sample in enumerate(samples):
+        if rows:
+            members, shared = rows[-1]
+            common = _shared_length(samples[members[0]].prompt_ids[:shared], sample.prompt_ids)
+            candidates = [*members, index]
+            width = common + sum(len(samples[i].prompt_ids) - common + len(samples[i].response_ids)
+                                 for i in candidates)
+            longest = max(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in candidates)
+            if common >= MIN_SHARED_PROMPT * len(sample.prompt_ids) and width <= MAX_ROW_GROWTH * longest:
+                rows[-1] = (candidates, common)
+                continue
+        rows.append(([index], len(sample.prompt_ids)))
+    return rows
+
+
+def make_batch(samples: list[Sample], rewards: list[float], pad_id: int, share_prompts: bool = True) -> Batch:
+    """Pack ``samples`` into a `Batch` (``share_prompts=False``: one row per sample)."""
+    packs = _pack(samples) if share_prompts else [([i], len(s.prompt_ids)) for i, s in enumerate(samples)]
+    rows, positions, segments, row_of, predictor = [], [], [], [0] * len(samples), [[]] * len(samples)
+    for row, (members, shared) in enumerate(packs):
+        ids, pos, seg = list(samples[members[0]].prompt_ids[:shared]), list(range(shared)), [-1] * shared
+        for k, i in enumerate(members):
+            sample = samples[i]
+            start = len(ids)
+            segment = sample.prompt_ids[shared:] + sample.response_ids
+            ids += segment
+            pos += range(shared, shared + len(segment))
+            seg += [k] * len(segment)
+            # the logits at virtual position v (alone: prompt + reply) predict its token v + 1
+            virtual = range(len(sample.prompt_ids) - 1, len(sample.prompt_ids) - 1 + len(sample.response_ids))
+            predictor[i] = [v if v < shared else start + v - shared for v in virtual]
+            row_of[i] = row
+        rows.append(ids)
+        positions.append(pos)
+        segments.append(seg)
+    width, reply_width = max(map(len, rows)), max(len(s.response_ids) for s in samples)
+
+    def padded(values: list[list], fill, size: int, dtype=torch.long) -> torch.Tensor:
+        return torch.tensor([list(v) + [fill] * (size - len(v)) for v in values], dtype=dtype)
+
+    return Batch(
+        input_ids=padded(rows, pad_id, width), position_ids=padded(positions, 0, width),
+        segments=padded(segments, -2, width), lengths=torch.tensor([len(r) for r in rows]),
+        row=torch.tensor(row_of), predictor=padded(predictor, 0, reply_width),
+        targets=padded([s.response_ids for s in samples], pad_id, reply_width),
+        reply_mask=padded([[True] * len(s.response_ids) for s in samples], False, reply_width, torch.bool),
+        old_logprobs=padded([s.logprobs for s in samples], 0.0, reply_width, torch.float),
+        rewards=torch.tensor(rewards, dtype=torch.float))
+
+
+def packed_inputs(batch: Batch, rows: torch.Tensor, width: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Keyword arguments of a transformers forward over ``rows`` cut to ``width``: ids, positions and the additive
+    4-D attention mask of `Batch` (a position sees earlier ones in the shared prefix or in its own segment)."""
+    segments = batch.segments[rows, :width]
+    position = torch.arange(width)
+    same_segment = segments[:, :, None] == segments[:, None, :]
+    allowed = (position[:, None] >= position[None, :]) & ((segments == -1)[:, None, :] | same_segment)
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+    return {"input_ids": batch.input_ids[rows, :width], "attention_mask": mask[:, None],
+            "position_ids": batch.position_ids[rows, :width]}
+
+
+def at_replies(batch: Batch, rows: torch.Tensor, per_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(samples, their values of per_position at each reply token's predicting position)`` for the samples in
+    ``rows``; ``per_position`` is ``(len(rows), width, ...)``."""
+    local = torch.full((len(batch.lengths),), -1)
+    local[rows] = torch.arange(len(rows))
+    members = torch.nonzero(local[batch.row] >= 0).squeeze(1)
+    return members, per_position[local[batch.row[members]][:, None], batch.predictor[members]]
 
 
 class ActorCritic(nn.Module):
@@ -123,17 +210,17 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.model, self.head = model, head
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    def forward(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(**inputs, output_hidden_states=True)
         return out.logits, self.head(out.hidden_states[-1].float())
 
 
-def _token_stats(logits: torch.Tensor, input_ids: torch.Tensor,
+def _token_stats(logits: torch.Tensor, targets: torch.Tensor,
                  temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-position log-probability of the next token, and the entropy of each position's distribution, under
-    the sampling distribution ``softmax(logits / temperature)``."""
-    logprobs_all = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
-    logprobs = logprobs_all.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    """Log-probability of each target token and the entropy of its distribution, under the sampling distribution
+    ``softmax(logits / temperature)``."""
+    logprobs_all = torch.log_softmax(logits.float() / temperature, dim=-1)
+    logprobs = logprobs_all.gather(-1, targets[..., None]).squeeze(-1)
     return logprobs, -(logprobs_all.exp() * logprobs_all).sum(-1)
 
 
@@ -153,7 +240,7 @@ def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
 
 def length_minibatches(lengths: torch.Tensor, count: int) -> list[tuple[torch.Tensor, int]]:
     """The rows split into ``count`` minibatches of similar lengths, each with its width (its longest row): a
-    minibatch is cut to that width, so short replies to short prompts do not pay for the longest one's padding."""
+    minibatch is cut to that width, so short rows do not pay for the longest one's padding."""
     order = torch.argsort(lengths, descending=True, stable=True)
     return [(rows, int(lengths[rows[0]])) for rows in order.tensor_split(min(count, len(order))) if len(rows)]
 
@@ -165,23 +252,25 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     episode reward; returns logged statistics. ``temperature`` is the one the samples were drawn at: the policy
     trained, and the reference it is held near, are the LMs' distributions at that temperature.
 
-    Minibatches group replies of similar length (`length_minibatches`) and come in a random order in every epoch.
-    With ``kl_coef=0`` the reference model is never run."""
+    Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length
+    and come in a random order in every epoch. With ``kl_coef=0`` the reference model is never run."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
-    chunks = length_minibatches(batch.attention_mask.sum(1), config.num_minibatches)
+    chunks = length_minibatches(batch.lengths, config.num_minibatches)
+    dtype = next(policy.parameters()).dtype
     with torch.no_grad():
         ref_logprobs = batch.old_logprobs.clone()
         old_values = torch.zeros_like(batch.old_logprobs)
         for rows, width in chunks:
-            ids, attention = batch.input_ids[rows, :width], batch.attention_mask[rows, :width]
+            inputs = packed_inputs(batch, rows, width, dtype)
             if config.kl_coef:
-                ref_logits = reference(input_ids=ids, attention_mask=attention).logits
-                ref_logprobs[rows, : width - 1] = _token_stats(ref_logits, ids, temperature)[0]
-            old_values[rows, : width - 1] = policy(ids, attention)[1][:, :-1]
+                members, logits = at_replies(batch, rows, reference(**inputs).logits)
+                ref_logprobs[members] = _token_stats(logits, batch.targets[members], temperature)[0]
+            members, values = at_replies(batch, rows, policy(**inputs)[1])
+            old_values[members] = values
         kl = (batch.old_logprobs - ref_logprobs) * mask
         token_rewards = -config.kl_coef * kl
-        last = mask.cumsum(1).argmax(1)  # index of each row's last reply token
+        last = mask.sum(1).long() - 1  # each reply's last token
         token_rewards[torch.arange(len(samples)), last] += batch.rewards
         advantages = torch.zeros_like(token_rewards)
         next_advantage = torch.zeros(len(samples))
@@ -202,18 +291,18 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     for _ in range(config.update_epochs):
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             rows, width = chunks[index]
-            ids, reply = batch.input_ids[rows, :width], slice(0, width - 1)
-            m = mask[rows, reply]
-            logits, values = policy(ids, batch.attention_mask[rows, :width])
-            new_logprobs, entropy = _token_stats(logits, ids, temperature)
-            values = values[:, :-1]
-            log_ratio = (new_logprobs - batch.old_logprobs[rows, reply]) * m
+            logits, values = policy(**packed_inputs(batch, rows, width, dtype))
+            members, logits = at_replies(batch, rows, logits)
+            values = at_replies(batch, rows, values)[1]
+            m = mask[members]
+            new_logprobs, entropy = _token_stats(logits, batch.targets[members], temperature)
+            log_ratio = (new_logprobs - batch.old_logprobs[members]) * m
             ratio = log_ratio.exp()
-            advantage = advantages[rows, reply]
+            advantage = advantages[members]
             surrogate = torch.max(-advantage * ratio,
                                   -advantage * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
             policy_loss = _masked_mean(surrogate, m)
-            value_loss = 0.5 * _masked_mean((values - returns[rows, reply]) ** 2, m)
+            value_loss = 0.5 * _masked_mean((values - returns[members]) ** 2, m)
             entropy_mean = _masked_mean(entropy, m)
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
             optimizer.zero_grad()

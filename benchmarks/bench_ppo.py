@@ -3,7 +3,7 @@
 1. One PPO update versus a bare torch forward/backward loop on the same model and the same sampled replies:
 
    * bare: ``update_epochs * num_minibatches`` steps of forward, token cross-entropy on the reply tokens,
-     backward and Adam, exactly the passes PPO makes over the batch (its length-grouped minibatches);
+     backward and Adam, exactly the passes PPO makes over the batch (its packed rows and minibatches);
    * PPO: `agents.ppo.ppo_update` (reference and value passes, GAE, clipped surrogate, value loss, statistics).
 
    Goal: PPO at most 1.5x the bare loop.
@@ -12,8 +12,9 @@
    ``pip install -e ".[bench]"``), on the same tiny model, the same reward (`fcgym.check` of the reply: +1 right,
    -1 wrong), ``BATCH`` replies of at most ``MAX_NEW_TOKENS`` tokens per step and the same number of steps:
 
-   * fcgym: `agents.rollout.play_duels` (the scripted adversary rewrites each query, the FC model answers in
-     ToolDuel) and one `agents.ppo.Learner.update` per iteration, configured as TRL's defaults train
+   * fcgym: `agents.rollout.play_duels` (``BATCH / GROUP`` tasks, each played ``GROUP`` times: the scripted
+     adversary rewrites each query, the FC model answers in ToolDuel), then one `agents.ppo.Learner.update` on
+     rewards minus their group's mean (`agents.ppo.training_batch`), configured as TRL's defaults train
      (``LIKE_GRPO``: one pass over the batch in one minibatch, no KL penalty, so no reference model);
    * TRL: ``GRPOTrainer.train`` on the queries fcgym's steps answered, rendered with the same chat template,
      ``BATCH / GROUP`` prompts times ``GROUP`` generations per step (GRPO needs groups), no reference model
@@ -38,7 +39,7 @@ import torch
 
 from agents.factory import TINY_DIR
 from agents.hf import HFAgent
-from agents.ppo import Learner, PPOConfig, length_minibatches, make_batch
+from agents.ppo import Learner, PPOConfig, at_replies, length_minibatches, make_batch, packed_inputs, training_batch
 from agents.rollout import play_duels
 from agents.scripted import ScriptedAdversary
 from agents.train_tiny import SHORT_OPERATORS
@@ -54,13 +55,13 @@ LIKE_GRPO = PPOConfig(update_epochs=1, num_minibatches=1, kl_coef=0.0)
 
 def bare_loop(model, batch, config: PPOConfig) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    chunks = length_minibatches(batch.attention_mask.sum(1), config.num_minibatches)  # PPO's minibatches
+    chunks = length_minibatches(batch.lengths, config.num_minibatches)  # PPO's minibatches of its packed rows
     for _ in range(config.update_epochs):
         for rows, width in chunks:
-            ids = batch.input_ids[rows, :width]
-            logits = model(input_ids=ids, attention_mask=batch.attention_mask[rows, :width]).logits
-            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
-            reply = batch.reply_mask[rows, : width - 1]
+            logits = model(**packed_inputs(batch, rows, width, torch.float32)).logits
+            members, logits = at_replies(batch, rows, logits)
+            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.targets[members], reduction="none")
+            reply = batch.reply_mask[members]
             loss = (losses * reply).sum() / reply.sum()
             optimizer.zero_grad()
             loss.backward()
@@ -96,7 +97,7 @@ def update_vs_bare_loop() -> None:
     learner = Learner(agent, config, seed=0)
     bare = best_time(lambda: bare_loop(bare_model, batch, config))
     ppo = best_time(lambda: learner.update(samples, rewards))
-    print(f"batch: {len(samples)} replies, {int(batch.attention_mask.sum())} tokens, "
+    print(f"batch: {len(samples)} replies, {int(batch.lengths.sum())} tokens in {len(batch.lengths)} rows, "
           f"{config.update_epochs} epochs x {config.num_minibatches} minibatches")
     print(f"bare forward/backward loop: {bare:7.2f} s")
     print(f"PPO update:                 {ppo:7.2f} s")
@@ -104,31 +105,32 @@ def update_vs_bare_loop() -> None:
 
 
 def fcgym_self_play(steps: int) -> tuple[float, float, float, list[list[tuple[str, object]]]]:
-    """``(samples/s, sampling s, update s, per step the valid (query, task) pairs)`` of PPO self-play steps."""
+    """``(samples/s, sampling s, update s, per step each group's (query, task))`` of PPO self-play steps."""
     learner = Learner(HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=MAX_NEW_TOKENS, seed=0), LIKE_GRPO, 0)
     envs, adversary = [parallel_env() for _ in range(BATCH)], ScriptedAdversary(operators=SHORT_OPERATORS, seed=0)
     sampling = updating = 0.0
     trained, played = 0, []
     for step in range(steps):
         started = time.perf_counter()
-        episodes = play_duels(envs, [step * BATCH + i for i in range(BATCH)], adversary, learner.agent, trained=FC)
-        answered = [e for e in episodes if e.samples]
+        seeds = [step * BATCH + i // GROUP for i in range(BATCH)]  # GROUP episodes of each task, as GRPO's groups
+        episodes = play_duels(envs, seeds, adversary, learner.agent, trained=FC)
         middle = time.perf_counter()
-        learner.update([s for e in answered for s in e.samples], [e.rewards[FC] for e in answered for _ in e.samples])
+        samples, rewards = training_batch(episodes, FC, GROUP)
+        learner.update(samples, rewards)
         sampling, updating = sampling + middle - started, updating + time.perf_counter() - middle
-        trained += sum(len(e.samples) for e in answered)
-        played.append([(e.query, env.duel.task) for e, env in zip(episodes, envs) if e.samples])
+        trained += len(samples)
+        played.append([(e.query, env.duel.task) for e, env in zip(episodes, envs)][::GROUP])
     return trained / (sampling + updating), sampling, updating, played
 
 
 def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
-    """GRPO steps on the queries fcgym's steps answered: the first ``BATCH / GROUP`` of each step, ``GROUP`` times."""
+    """GRPO steps on the queries of fcgym's steps: each group's first, ``GROUP`` times."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(TINY_DIR / "fc")
-    pairs = [pair for step in played for pair in step[:BATCH // GROUP]]
+    pairs = [pair for step in played for pair in step]
     prompts = [tokenizer.apply_chat_template([{"role": "system", "content": FC_SYSTEM_PROMPT},
                                               {"role": "user", "content": query}],
                                              tools=[tool.schema() for tool in task.tools], add_generation_prompt=True,

@@ -9,7 +9,7 @@ import torch
 
 from agents.base import Sample
 from agents.factory import build_agent
-from agents.ppo import Learner, PPOConfig, TrainerArgs, _warm_up, length_minibatches, training_batch
+from agents.ppo import Learner, PPOConfig, TrainerArgs, _pack, _warm_up, length_minibatches, make_batch, training_batch
 from agents.rollout import Episode
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, parallel_env
@@ -76,6 +76,40 @@ def test_without_a_kl_penalty_the_reference_model_is_never_run():
     assert "kl_to_reference" not in stats and stats["approx_kl"] < 1e-5
     with pytest.raises(AssertionError, match="the reference ran"):
         Learner(agent, PPOConfig(), seed=0, reference=learner.reference).update(samples, [1.0, -1.0])
+
+
+def test_samples_sharing_a_prompt_share_a_row_within_bounds():
+    def sample(prompt: list[int], reply: int) -> Sample:
+        return Sample("", prompt, [7] * reply, [0.0] * reply)
+
+    shared = list(range(10))
+    samples = [sample(shared, 3), sample(shared, 5), sample(shared[:8] + [99, 98], 2), sample([5, 5, 5], 1),
+               sample(shared, 30)]
+    # 2 joins though its prompt leaves the row's after 8 tokens; 3 shares nothing with it, 4 nothing with 3
+    assert _pack(samples) == [([0, 1, 2], 8), ([3], 3), ([4], 10)]
+    # a row grows to at most MAX_ROW_GROWTH (4) times its longest member: 10 + 3 * 14 <= 4 * 13 < 10 + 3 * 15
+    assert [members for members, _ in _pack([sample(shared, 3)] * 15)] == [list(range(14)), [14]]
+    batch = make_batch(samples, [0.0] * 5, pad_id=0)
+    assert batch.lengths.tolist() == [8 + (2 + 3) + (2 + 5) + (2 + 2), 3 + 1, 10 + 30]
+    assert batch.row.tolist() == [0, 0, 0, 1, 2]
+    assert batch.predictor[0, :3].tolist() == [9, 10, 11]  # the last prompt token sits in sample 0's segment
+    assert batch.position_ids[0, 8:10].tolist() == [8, 9] and batch.position_ids[0, 13:15].tolist() == [8, 9]
+
+
+@pytest.mark.parametrize("role", ["fc", "query"])
+def test_packed_rows_score_replies_as_the_sampler_did(role):
+    """Group members share their prompt's row, and every reply token still gets the sampler's log-probability."""
+    agent = build_agent({"kind": "tiny", "role": role, "seed": 0, "max_new_tokens": 30})
+    tasks, rng = DomainTasks(split="test"), random.Random(0)
+    prompts = []
+    for task in (tasks.sample(rng) for _ in range(3)):
+        tools = [tool.schema() for tool in task.tools]
+        prompts += [([{"role": "user", "content": task.query}], tools)] * 3
+        prompts += [([{"role": "user", "content": "Now: " + task.query}], tools)]
+    samples = agent.sample(prompts)
+    assert len(make_batch(samples, [0.0] * len(samples), agent.pad_id).lengths) <= len(samples) / 2
+    stats = Learner(agent, PPOConfig(learning_rate=0.0), seed=0).update(samples, [1.0, -1.0] * (len(samples) // 2))
+    assert stats["approx_kl"] < 1e-5 and stats["clipfrac"] == 0.0 and abs(stats["kl_to_reference"]) < 1e-4
 
 
 def test_a_greedy_agent_cannot_be_trained():
