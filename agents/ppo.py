@@ -56,6 +56,16 @@ class PPOConfig:
     """Discount over reply tokens."""
     gae_lambda: float = 0.95
     """GAE lambda."""
+    advantage: str = "gae"
+    """``gae``: GAE over reply tokens with the value head as baseline. ``reward``: every reply token's advantage is
+    the reward still to come (the episode reward, group-centred by `training_batch`, plus the KL penalties from
+    that token on), no critic in it, as in RLOO and GRPO; the value head still learns those returns."""
+    norm_adv: bool = True
+    """Whiten advantages over the batch's reply tokens. With group baselines most groups win (or lose) every
+    episode; their advantages are only KL-penalty and critic noise, which whitening scales up."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon. Adam scales every step to about ``learning_rate`` however weak the gradient: where few
+    groups carry a signal, a larger epsilon keeps steps on near-zero gradients small."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     warmup_updates: int = 0
@@ -245,6 +255,32 @@ def length_minibatches(lengths: torch.Tensor, count: int) -> list[tuple[torch.Te
     return [(rows, int(lengths[rows[0]])) for rows in order.tensor_split(min(count, len(order))) if len(rows)]
 
 
+def advantages_and_returns(token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+                           config: PPOConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per reply token ``(advantage, return)`` from its reward and the critic's value (`PPOConfig.advantage`,
+    ``norm_adv``); all ``(samples, longest reply)`` with ``mask`` marking reply tokens."""
+    if config.advantage not in ("gae", "reward"):
+        raise ValueError(f"PPOConfig.advantage must be 'gae' or 'reward', got {config.advantage!r}")
+    baseline = values if config.advantage == "gae" else torch.zeros_like(values)
+    gae_lambda = config.gae_lambda if config.advantage == "gae" else 1.0
+    advantages = torch.zeros_like(token_rewards)
+    next_advantage = torch.zeros(len(token_rewards))
+    next_value = torch.zeros(len(token_rewards))
+    for t in reversed(range(token_rewards.shape[1])):
+        live = mask[:, t]
+        delta = token_rewards[:, t] + config.gamma * next_value - baseline[:, t]
+        advantage = delta + config.gamma * gae_lambda * next_advantage
+        advantages[:, t] = advantage * live
+        next_advantage = torch.where(live.bool(), advantage, next_advantage)
+        next_value = torch.where(live.bool(), baseline[:, t], next_value)
+    returns = advantages + baseline
+    if config.norm_adv:
+        mean = _masked_mean(advantages, mask)
+        std = _masked_mean((advantages - mean) ** 2, mask).sqrt()
+        advantages = (advantages - mean) / (std + 1e-8) * mask
+    return advantages, returns
+
+
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator, temperature: float = 1.0) -> dict[str, float]:
@@ -253,7 +289,8 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     trained, and the reference it is held near, are the LMs' distributions at that temperature.
 
     Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length
-    and come in a random order in every epoch. With ``kl_coef=0`` the reference model is never run."""
+    and come in a random order in every epoch. With ``kl_coef=0`` the reference model is never run, and with
+    ``advantage="reward"`` and ``vf_coef=0`` neither is the critic before the update."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
     chunks = length_minibatches(batch.lengths, config.num_minibatches)
@@ -266,26 +303,14 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             if config.kl_coef:
                 members, logits = at_replies(batch, rows, reference(**inputs).logits)
                 ref_logprobs[members] = _token_stats(logits, batch.targets[members], temperature)[0]
-            members, values = at_replies(batch, rows, policy(**inputs)[1])
-            old_values[members] = values
+            if config.advantage == "gae" or config.vf_coef:
+                members, values = at_replies(batch, rows, policy(**inputs)[1])
+                old_values[members] = values
         kl = (batch.old_logprobs - ref_logprobs) * mask
         token_rewards = -config.kl_coef * kl
         last = mask.sum(1).long() - 1  # each reply's last token
         token_rewards[torch.arange(len(samples)), last] += batch.rewards
-        advantages = torch.zeros_like(token_rewards)
-        next_advantage = torch.zeros(len(samples))
-        next_value = torch.zeros(len(samples))
-        for t in reversed(range(token_rewards.shape[1])):
-            live = mask[:, t]
-            delta = token_rewards[:, t] + config.gamma * next_value - old_values[:, t]
-            advantage = delta + config.gamma * config.gae_lambda * next_advantage
-            advantages[:, t] = advantage * live
-            next_advantage = torch.where(live.bool(), advantage, next_advantage)
-            next_value = torch.where(live.bool(), old_values[:, t], next_value)
-        returns = advantages + old_values
-        mean = _masked_mean(advantages, mask)
-        std = _masked_mean((advantages - mean) ** 2, mask).sqrt()
-        advantages = (advantages - mean) / (std + 1e-8) * mask
+        advantages, returns = advantages_and_returns(token_rewards, old_values, mask, config)
 
     stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
     for _ in range(config.update_epochs):
@@ -339,7 +364,7 @@ class Learner:
         self.policy: nn.Module = ActorCritic(self.model, self.head)
         if dist.is_initialized():  # launched by torchrun / accelerate: gradients are averaged across processes
             self.policy = DistributedDataParallel(self.policy)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         if checkpoint is not None and (checkpoint / "optimizer.pt").exists():
             self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
         self.generator = torch.Generator().manual_seed(seed)

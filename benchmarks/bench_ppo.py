@@ -15,7 +15,7 @@
    * fcgym: `agents.rollout.play_duels` (``BATCH / GROUP`` tasks, each played ``GROUP`` times: the scripted
      adversary rewrites each query, the FC model answers in ToolDuel), then one `agents.ppo.Learner.update` on
      rewards minus their group's mean (`agents.ppo.training_batch`), configured as TRL's defaults train
-     (``LIKE_GRPO``: one pass over the batch in one minibatch, no KL penalty, so no reference model);
+     (``LIKE_GRPO``: one pass over the batch in one minibatch, no KL penalty and no critic);
    * TRL: ``GRPOTrainer.train`` on the queries fcgym's steps answered, rendered with the same chat template,
      ``BATCH / GROUP`` prompts times ``GROUP`` generations per step (GRPO needs groups), no reference model
      (TRL's default ``beta=0``) and one pass (``num_iterations=1``).
@@ -49,8 +49,9 @@ from fcgym import ParseError, check, parse_calls
 BATCH = 32
 GROUP = 4
 MAX_NEW_TOKENS = 96
-#: PPO doing the work TRL's GRPO defaults do per step: one pass over the batch, one minibatch, no KL penalty.
-LIKE_GRPO = PPOConfig(update_epochs=1, num_minibatches=1, kl_coef=0.0)
+#: PPO doing the work TRL's GRPO defaults do per step: one pass over the batch, one minibatch, no KL penalty, group
+#: baselines without a critic.
+LIKE_GRPO = PPOConfig(update_epochs=1, num_minibatches=1, kl_coef=0.0, advantage="reward", vf_coef=0.0)
 
 
 def bare_loop(model, batch, config: PPOConfig) -> None:

@@ -9,7 +9,17 @@ import torch
 
 from agents.base import Sample
 from agents.factory import build_agent
-from agents.ppo import Learner, PPOConfig, TrainerArgs, _pack, _warm_up, length_minibatches, make_batch, training_batch
+from agents.ppo import (
+    Learner,
+    PPOConfig,
+    TrainerArgs,
+    _pack,
+    _warm_up,
+    advantages_and_returns,
+    length_minibatches,
+    make_batch,
+    training_batch,
+)
 from agents.rollout import Episode
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, parallel_env
@@ -110,6 +120,27 @@ def test_packed_rows_score_replies_as_the_sampler_did(role):
     assert len(make_batch(samples, [0.0] * len(samples), agent.pad_id).lengths) <= len(samples) / 2
     stats = Learner(agent, PPOConfig(learning_rate=0.0), seed=0).update(samples, [1.0, -1.0] * (len(samples) // 2))
     assert stats["approx_kl"] < 1e-5 and stats["clipfrac"] == 0.0 and abs(stats["kl_to_reference"]) < 1e-4
+
+
+def test_reward_advantages_credit_every_token_with_the_reward_to_come_and_ignore_the_critic():
+    token_rewards = torch.tensor([[0.0, -0.1, 1.0], [0.0, 0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    values = torch.full((2, 3), 0.3)
+    advantages, returns = advantages_and_returns(token_rewards, values, mask,
+                                                 PPOConfig(advantage="reward", norm_adv=False))
+    assert advantages.flatten().tolist() == pytest.approx([0.9, 0.9, 1.0, 0.5, 0.5, 0.0])
+    assert returns.tolist() == advantages.tolist()  # the value head learns the returns, unused as a baseline
+    gae, _ = advantages_and_returns(token_rewards, values, mask, PPOConfig(gae_lambda=1.0, norm_adv=False))
+    assert gae.flatten().tolist() == pytest.approx([0.6, 0.6, 0.7, 0.2, 0.2, 0.0])
+    whitened, _ = advantages_and_returns(token_rewards, values, mask, PPOConfig(advantage="reward"))
+    assert float((whitened * mask).sum()) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="'gae' or 'reward'"):
+        advantages_and_returns(token_rewards, values, mask, PPOConfig(advantage="vtrace"))
+
+
+def test_the_optimizer_takes_the_configured_epsilon():
+    agent = build_agent({"kind": "tiny", "role": "fc", "seed": 0})
+    assert Learner(agent, PPOConfig(adam_eps=1e-3), seed=0).optimizer.param_groups[0]["eps"] == 1e-3
 
 
 def test_a_greedy_agent_cannot_be_trained():
