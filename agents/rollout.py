@@ -47,7 +47,9 @@ def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, f
                trained: str | None = None) -> list[Episode]:
     """Play one episode in each env; ``trained`` names the role whose replies are sampled for PPO.
 
-    ``query_agent=None`` skips the attack: the seed query is sent unchanged (clean evaluation).
+    ``query_agent=None`` skips the attack: the seed query is sent unchanged (clean evaluation). While a side
+    trains, its frozen opponent answers identical observations once: the envs of a PPO group (one task) face one
+    query, so their rewards differ only by the trained side's replies. Otherwise every episode is played apart.
     """
     observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)]
     episodes = []
@@ -69,6 +71,8 @@ def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, f
                 texts = [sample.text for sample in samples]
                 for i, sample in zip(movers, samples):
                     episodes[i].samples.append(sample)
+            elif trained is not None:  # the frozen opponent of a trainer
+                texts = _reply_once_per_prompt(agent, prompts, [observations[i][role] for i in movers])
             else:
                 texts = act_batch(agent, prompts)
             for i, text in zip(movers, texts):
@@ -84,3 +88,13 @@ def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, f
                     episode.query_valid = bool(infos[FC].get("query_valid"))
         live = [i for i in live if envs[i].agent_to_move is not None]
     return episodes
+
+
+def _reply_once_per_prompt(agent: Agent, prompts: list, observations: list[dict[str, str]]) -> list[str]:
+    """``agent``'s reply to each prompt, asked once per distinct observation and shared by its repeats."""
+    first: dict[tuple[str, str], int] = {}
+    keys = [(observation["messages"], observation["tools"]) for observation in observations]
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)
+    replies = dict(zip(first.values(), act_batch(agent, [prompts[i] for i in first.values()])))
+    return [replies[first[key]] for key in keys]

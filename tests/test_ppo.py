@@ -20,7 +20,7 @@ from agents.ppo import (
     make_batch,
     training_batch,
 )
-from agents.rollout import Episode
+from agents.rollout import Episode, play_duels
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, parallel_env
 
@@ -141,6 +141,15 @@ def test_reward_advantages_credit_every_token_with_the_reward_to_come_and_ignore
 def test_the_optimizer_takes_the_configured_epsilon():
     agent = build_agent({"kind": "tiny", "role": "fc", "seed": 0})
     assert Learner(agent, PPOConfig(adam_eps=1e-3), seed=0).optimizer.param_groups[0]["eps"] == 1e-3
+
+
+def test_a_group_faces_one_query_of_a_sampling_adversary_and_answers_it_in_its_own_samples():
+    seeds = TrainerArgs(batch_size=8, group_size=4).episode_seeds(0)
+    adversary = build_agent({"kind": "tiny", "role": "query", "temperature": 1.0, "seed": 0, "max_new_tokens": 60})
+    fc = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 20})
+    episodes = play_duels([parallel_env() for _ in seeds], seeds, adversary, fc, trained=FC)
+    assert len({e.query for e in episodes[:4]}) == 1 and episodes[0].query != episodes[4].query
+    assert all(len(e.samples) == 1 for e in episodes if e.query_valid)
 
 
 def test_a_greedy_agent_cannot_be_trained():
