@@ -38,7 +38,7 @@ from envs.tool_duel import parallel_env
 class PPOConfig:
     """PPO hyper-parameters (CleanRL names where they exist)."""
 
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4
     """Adam learning rate of the policy and the value head."""
     update_epochs: int = 2
     """Passes over each batch of rollouts."""
@@ -60,12 +60,13 @@ class PPOConfig:
     """``gae``: GAE over reply tokens with the value head as baseline. ``reward``: every reply token's advantage is
     the reward still to come (the episode reward, group-centred by `training_batch`, plus the KL penalties from
     that token on), no critic in it, as in RLOO and GRPO; the value head still learns those returns."""
-    norm_adv: bool = True
+    norm_adv: bool = False
     """Whiten advantages over the batch's reply tokens. With group baselines most groups win (or lose) every
     episode; their advantages are only KL-penalty and critic noise, which whitening scales up."""
-    adam_eps: float = 1e-5
+    adam_eps: float = 1e-3
     """Adam's epsilon. Adam scales every step to about ``learning_rate`` however weak the gradient: where few
-    groups carry a signal, a larger epsilon keeps steps on near-zero gradients small."""
+    groups carry a signal, a larger epsilon keeps steps on near-zero gradients small (at 1e-5, a few FC
+    iterations at lr 3e-4 can wreck the tiny FC model)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     warmup_updates: int = 0

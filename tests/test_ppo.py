@@ -132,7 +132,7 @@ def test_reward_advantages_credit_every_token_with_the_reward_to_come_and_ignore
     assert returns.tolist() == advantages.tolist()  # the value head learns the returns, unused as a baseline
     gae, _ = advantages_and_returns(token_rewards, values, mask, PPOConfig(gae_lambda=1.0, norm_adv=False))
     assert gae.flatten().tolist() == pytest.approx([0.6, 0.6, 0.7, 0.2, 0.2, 0.0])
-    whitened, _ = advantages_and_returns(token_rewards, values, mask, PPOConfig(advantage="reward"))
+    whitened, _ = advantages_and_returns(token_rewards, values, mask, PPOConfig(advantage="reward", norm_adv=True))
     assert float((whitened * mask).sum()) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="'gae' or 'reward'"):
         advantages_and_returns(token_rewards, values, mask, PPOConfig(advantage="vtrace"))
