@@ -4,9 +4,10 @@
 * `ValueHead` and `load_value_head` / `save_value_head`: the critic on top of the policy's last hidden state.
 * `TrainerArgs`, `prepare` and `run_from_cli`: what both trainer scripts share around their loop.
 * `Learner`: a policy being trained, with its value head, frozen reference and optimizer.
+* `make_batch`: sampled replies packed into rows, samples that share a prompt prefix (a group) in one row.
 * `ppo_update`: from a batch of sampled replies and their episode rewards to updated weights. Per-token
   rewards are a KL penalty to a frozen reference model plus the episode reward on the last token; advantages
-  come from GAE over reply tokens; prompt and padding tokens are masked out of every loss.
+  come from GAE over reply tokens (or the reward to come, `PPOConfig.advantage`); only reply tokens are scored.
 """
 
 from __future__ import annotations
