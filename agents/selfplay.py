@@ -112,14 +112,18 @@ def main(config: DictConfig) -> None:
     done = completed_rounds(run_dir) if config.resume else 0
     save_config(run_dir, config)
     seed_everything(config.seed)
-    ppo = PPOConfig(**config.trainer)
+    ppo = {}  # per role: the trainer config, with that role's learning rate where one is set
+    for role in ("fc", "query"):
+        learning_rate = config[f"{role}_lr"]
+        overrides = {} if learning_rate is None else {"learning_rate": learning_rate}
+        ppo[role] = PPOConfig(**{**config.trainer, **overrides})
     start = {role: build_agent({**config[role], "seed": config.seed}) for role in ("fc", "query")}
     learners, pools = {}, {}
     # FC snapshots play greedily, as deployed; query snapshots sample at the query model's own temperature
     for role, temperature in (("fc", 0.0), ("query", start["query"].temperature)):
         rounds = [run_dir / "checkpoints" / f"round_{r}" / role for r in range(1, done + 1)]
         agent = checkpoint_agent(rounds[-1], start[role]) if rounds else start[role]
-        learners[role] = Learner(agent, ppo, config.seed, rounds[-1] if rounds else None, start[role].model)
+        learners[role] = Learner(agent, ppo[role], config.seed, rounds[-1] if rounds else None, start[role].model)
         pools[role] = [frozen_copy(start[role], temperature, config.seed)]
         pools[role] += [frozen_copy(checkpoint_agent(d, start[role]), temperature, config.seed) for d in rounds]
     fc, query = learners["fc"], learners["query"]
@@ -131,9 +135,9 @@ def main(config: DictConfig) -> None:
     keep_lines(run_dir / "adversarial.jsonl", lambda record: record["round"] <= done)
     logger = RunLogger(run_dir)
     common = {"seed": config.seed, "batch_size": config.batch_size, "group_size": config.group_size,
-              "env": dict(config.env), "tasks": dict(config.tasks), "ppo": ppo}
-    query_args = ppo_query.Args(iterations=config.query_iterations, **common)
-    fc_args = ppo_fc.Args(iterations=config.fc_iterations, **common)
+              "env": dict(config.env), "tasks": dict(config.tasks)}
+    query_args = ppo_query.Args(iterations=config.query_iterations, ppo=ppo["query"], **common)
+    fc_args = ppo_fc.Args(iterations=config.fc_iterations, ppo=ppo["fc"], **common)
     if not rows:
         rows.append({"round": 0, "phase": "start", **evaluate(fc.agent, query.agent, config)})
         logger.log(0, rows[-1])

@@ -41,7 +41,7 @@ def test_trainer_runs_alone_and_saves_a_loadable_checkpoint(module, tmp_path):
 
 
 SELFPLAY_BUDGET = ["query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
-                   "fc.max_new_tokens=48", "query.max_new_tokens=48"]
+                   "fc.max_new_tokens=48", "query.max_new_tokens=48", "query_lr=2e-3"]
 
 
 def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path):
@@ -53,8 +53,12 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
     assert "resuming" in output and "after round 1" in output
     for name in ("config.yaml", "metrics.jsonl", "adversarial.jsonl", "selfplay.png", "summary.md"):
         assert (straight / name).exists(), name
-    for role in ("fc", "query"):
+    import torch
+
+    for role, learning_rate in (("fc", 3e-4), ("query", 2e-3)):  # the trainer's, and query_lr
         assert (straight / "checkpoints" / "round_2" / role / "model.safetensors").exists()
+        optimizer = torch.load(straight / "checkpoints" / "round_2" / role / "optimizer.pt")
+        assert optimizer["param_groups"][0]["lr"] == learning_rate
     assert metrics(straight) == metrics(resumed)
     assert (straight / "adversarial.jsonl").read_text() == (resumed / "adversarial.jsonl").read_text()
     for record in map(json.loads, (straight / "adversarial.jsonl").read_text().splitlines()):
