@@ -39,7 +39,7 @@ from envs.tool_duel import parallel_env
 class PPOConfig:
     """PPO hyper-parameters (CleanRL names where they exist)."""
 
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-4
     """Adam learning rate of the policy and the value head."""
     update_epochs: int = 2
     """Passes over each batch of rollouts."""
@@ -67,7 +67,7 @@ class PPOConfig:
     adam_eps: float = 1e-3
     """Adam's epsilon. Adam scales every step to about ``learning_rate`` however weak the gradient: where few
     groups carry a signal, a larger epsilon keeps steps on near-zero gradients small (at 1e-5, a few FC
-    iterations at lr 3e-4 can wreck the tiny FC model)."""
+    iterations at lr 3e-4 can wreck the tiny FC model; with 1e-3 the query model can take lr 1e-3)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     warmup_updates: int = 0
