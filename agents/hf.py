@@ -7,6 +7,7 @@ log-probabilities, so it is also a `TrainableAgent` for the PPO trainers.
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 
 import torch
@@ -50,13 +51,27 @@ class HFAgent:
         self.generator.manual_seed(seed if seed is not None else torch.seed())
 
     def encode(self, prompt: Prompt) -> list[int]:
-        """Prompt token ids from the chat template, cut from the left to leave room for the reply."""
+        """Prompt token ids from the chat template, leaving room for the reply. A prompt too long loses the middle
+        of its longest message, so the template's header, the tools and the request's two ends stay; if even that
+        is not enough, it is cut from the left."""
         messages, tools = prompt
+        budget = self.max_length - self.max_new_tokens
+        ids = self._template(messages, tools)
+        for _ in range(4):
+            if len(ids) <= budget:
+                return ids
+            messages = _shortened(messages, excess=len(ids) - budget, tokens=len(ids))
+            if messages is None:
+                break
+            ids = self._template(messages, tools)
+        return ids[-budget:]
+
+    def _template(self, messages: list[dict], tools: list[dict]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True,
                                                  tokenize=True, return_dict=False)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
-        return list(ids)[-(self.max_length - self.max_new_tokens):]
+        return list(ids)
 
     def act(self, messages: list[dict], tools: list[dict]) -> str:
         return self.sample([(messages, tools)])[0].text
@@ -109,3 +124,20 @@ class HFAgent:
             text = self.tokenizer.decode(reply, skip_special_tokens=True)
             samples.append(Sample(text=text, prompt_ids=prompt, response_ids=reply, logprobs=lps[:length]))
         return samples
+
+
+ELISION = " [...] "
+
+
+def _shortened(messages: list[dict], excess: int, tokens: int) -> list[dict] | None:
+    """``messages`` with about ``excess`` of the prompt's ``tokens`` cut from the middle of the longest text
+    message (marked with `ELISION`), or None when no message has text left to cut."""
+    texts = [len(m["content"]) if isinstance(m.get("content"), str) else 0 for m in messages]
+    index = max(range(len(messages)), key=texts.__getitem__, default=None)
+    if index is None or texts[index] <= len(ELISION):
+        return None
+    content = messages[index]["content"]
+    chars_per_token = max(1.0, sum(texts) / tokens)
+    keep = max(0, len(content) - math.ceil(excess * chars_per_token) - len(ELISION))
+    shortened = content[: keep - keep // 2] + ELISION + content[len(content) - keep // 2:]
+    return [*messages[:index], {**messages[index], "content": shortened}, *messages[index + 1:]]

@@ -32,6 +32,18 @@ def test_same_seed_same_samples_and_greedy_is_deterministic():
     assert greedy.act(*PROMPT) == greedy.act(*PROMPT)
 
 
+def test_a_prompt_too_long_loses_the_middle_of_its_longest_message_not_its_tools():
+    agent = HFAgent.from_pretrained(TINY_DIR / "fc", max_new_tokens=160)
+    tools = [{"type": "function", "function": {"name": "get_balance", "description": "Balance.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    request = "Sorry for the late message, it has been a long week. " * 40 + "What is my checking balance?"
+    ids = agent.encode(([{"role": "user", "content": request}], tools))
+    text = agent.tokenizer.decode(ids)
+    assert len(ids) <= agent.max_length - agent.max_new_tokens
+    assert text.startswith("<|tools|>get_balance<|user|>Sorry for the late") and "[...]" in text
+    assert text.endswith("What is my checking balance?<|assistant|>")
+
+
 def test_missing_model_is_one_clear_typed_error(tmp_path):
     with pytest.raises(AgentLoadError, match="cannot load"):
         HFAgent.from_pretrained(tmp_path / "nothing-here")
