@@ -159,9 +159,9 @@ def _pack(samples: list[Sample]) -> list[tuple[list[int], int]]:
     return rows
 
 
-def make_batch(samples: list[Sample], rewards: list[float], pad_id: int, share_prompts: bool = True) -> Batch:
-    """Pack ``samples`` into a `Batch` (``share_prompts=False``: one row per sample)."""
-    packs = _pack(samples) if share_prompts else [([i], len(s.prompt_ids)) for i, s in enumerate(samples)]
+def make_batch(samples: list[Sample], rewards: list[float], pad_id: int) -> Batch:
+    """Pack ``samples`` into a `Batch`."""
+    packs = _pack(samples)
     rows, positions, segments, row_of, predictor = [], [], [], [0] * len(samples), [[]] * len(samples)
     for row, (members, shared) in enumerate(packs):
         ids, pos, seg = list(samples[members[0]].prompt_ids[:shared]), list(range(shared)), [-1] * shared
@@ -206,13 +206,14 @@ def packed_inputs(batch: Batch, rows: torch.Tensor, width: int, dtype: torch.dty
             "position_ids": batch.position_ids[rows, :width]}
 
 
-def at_replies(batch: Batch, rows: torch.Tensor, per_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(samples, their values of per_position at each reply token's predicting position)`` for the samples in
-    ``rows``; ``per_position`` is ``(len(rows), width, ...)``."""
+def at_replies(batch: Batch, rows: torch.Tensor, *per_position: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(samples, then each of per_position at every reply token's predicting position)`` for the samples in
+    ``rows``; each of ``per_position`` is ``(len(rows), width, ...)``."""
     local = torch.full((len(batch.lengths),), -1)
     local[rows] = torch.arange(len(rows))
     members = torch.nonzero(local[batch.row] >= 0).squeeze(1)
-    return members, per_position[local[batch.row[members]][:, None], batch.predictor[members]]
+    where = (local[batch.row[members]][:, None], batch.predictor[members])
+    return members, *(tensor[where] for tensor in per_position)
 
 
 class ActorCritic(nn.Module):
@@ -318,9 +319,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     for _ in range(config.update_epochs):
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             rows, width = chunks[index]
-            logits, values = policy(**packed_inputs(batch, rows, width, dtype))
-            members, logits = at_replies(batch, rows, logits)
-            values = at_replies(batch, rows, values)[1]
+            members, logits, values = at_replies(batch, rows, *policy(**packed_inputs(batch, rows, width, dtype)))
             m = mask[members]
             new_logprobs, entropy = _token_stats(logits, batch.targets[members], temperature)
             log_ratio = (new_logprobs - batch.old_logprobs[members]) * m

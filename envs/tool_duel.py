@@ -157,13 +157,16 @@ class Transcript:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return [entry.message() if isinstance(entry, ToolResult) else entry for entry in self._entries]
+        return [_as_message(entry) for entry in self._entries]
 
     def json(self) -> str:
         encoded = self._encoded
-        for entry in self._entries[len(encoded):]:
-            encoded.append(_object_json(entry.message() if isinstance(entry, ToolResult) else entry))
+        encoded.extend(_object_json(_as_message(entry)) for entry in self._entries[len(encoded):])
         return "[" + ", ".join(encoded) + "]"
+
+
+def _as_message(entry: dict[str, Any] | ToolResult) -> dict[str, Any]:
+    return entry.message() if isinstance(entry, ToolResult) else entry
 
 
 @functools.lru_cache(maxsize=64)

@@ -65,8 +65,6 @@ def _mentions(text: str, value: Any) -> bool:
         return all(_mentions(text, v) for v in value)
     if isinstance(value, dict):
         return all(_mentions(text, v) for v in value.values())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _mentions_forms(text, _number_forms(value))
     return _mentions_forms(text, surface_forms(value))
 
 
