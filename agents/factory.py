@@ -9,7 +9,8 @@
 | ``keyword``          |                                               | the rule-based FC baseline              |
 | ``python``           | ``target`` ("package.module:Class"), kwargs   | your own class with ``act``             |
 
-Sampling arguments of LM agents: ``temperature``, ``max_new_tokens``, ``seed``. On the command line, a key
+Sampling arguments of LM agents: ``temperature``, ``max_new_tokens``, ``seed``; ``call_style`` (``json``, or
+``python`` for the tiny models) is the form of calls imitation teaches. On the command line, a key
 that the default spec lacks is added with Hydra's ``+``: ``agent.kind=python +agent.target=my_module:MyAgent``.
 """
 
@@ -31,6 +32,8 @@ def build_agent(spec: Mapping[str, Any]) -> Agent:
     if kind in ("tiny", "hf"):
         from agents.hf import HFAgent
 
+        if kind == "tiny":
+            arguments.setdefault("call_style", "python")  # the form agents/train_tiny.py taught it
         path = TINY_DIR / arguments.pop("role") if kind == "tiny" else arguments.pop("path")
         return HFAgent.from_pretrained(path, **arguments)
     if kind == "openai":

@@ -1,7 +1,8 @@
 """Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``.
 
 `HFAgent` samples a batch of replies with a preallocated KV cache, seeded, and keeps each reply's token ids and
-log-probabilities, so it is also a `TrainableAgent` for the PPO trainers.
+log-probabilities, so it is also a `TrainableAgent` for the PPO trainers; `HFAgent.demonstration` gives the
+tokens of a reply it should have written (the target calls in its ``call_style``), for imitation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, StaticCache
 
 from agents.base import Prompt, Sample
-from fcgym import FCGymError
+from fcgym import Call, FCGymError, format_calls
 
 
 class AgentLoadError(FCGymError):
@@ -22,12 +23,14 @@ class AgentLoadError(FCGymError):
 
 
 class HFAgent:
-    """A causal LM that answers chats; ``temperature=0`` decodes greedily."""
+    """A causal LM that answers chats; ``temperature=0`` decodes greedily. ``call_style`` (``json`` or
+    ``python``, see `fcgym.format_calls`) is the form of tool calls it is taught in demonstrations."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, temperature: float = 1.0,
-                 max_new_tokens: int = 128, seed: int | None = None):
+                 max_new_tokens: int = 128, seed: int | None = None, call_style: str = "json"):
         self.model, self.tokenizer = model, tokenizer
-        self.temperature, self.max_new_tokens = temperature, max_new_tokens
+        self.temperature, self.max_new_tokens, self.call_style = temperature, max_new_tokens, call_style
+        format_calls([], call_style)  # an unknown style fails here, not in the middle of training
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.max_length = getattr(model.config, "max_position_embeddings", 2048)
@@ -78,6 +81,13 @@ class HFAgent:
 
     def act_batch(self, prompts: list[Prompt]) -> list[str]:
         return [sample.text for sample in self.sample(prompts)]
+
+    def demonstration(self, prompt: Prompt, calls: list[Call]) -> Sample:
+        """The reply to ``prompt`` that makes ``calls`` (`fcgym.format_calls` in ``call_style``), as a `Sample`
+        whose log-probabilities are left at zero: what imitation trains on."""
+        text = format_calls(calls, self.call_style)
+        reply = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
+        return Sample(text=text, prompt_ids=self.encode(prompt), response_ids=reply, logprobs=[0.0] * len(reply))
 
     @torch.no_grad()
     def sample(self, prompts: list[Prompt]) -> list[Sample]:

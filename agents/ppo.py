@@ -8,6 +8,8 @@
 * `ppo_update`: from a batch of sampled replies and their episode rewards to updated weights. Per-token
   rewards are a KL penalty to a frozen reference model plus the episode reward on the last token; advantages
   come from GAE over reply tokens (or the reward to come, `PPOConfig.advantage`); only reply tokens are scored.
+  Optionally, demonstrations (replies the policy should have written) add a cross-entropy term
+  (`PPOConfig.imitation_coef`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class PPOConfig:
     warmup_updates: int = 0
     """Optimizer steps over which the learning rate rises linearly to ``learning_rate`` (0: none). A cold Adam's
     first step moves every weight by the full learning rate."""
+    imitation_coef: float = 0.0
+    """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
+    trainer demonstrates the target calls of the episodes it lost to valid queries: a sampled reply that fails
+    the check is pushed down by PPO, but nothing says which reply was right, and the env knows (as PPO-ptx adds a
+    supervised term). The query trainer has no demonstrations."""
 
 
 class ValueHead(nn.Module):
@@ -286,10 +293,13 @@ def advantages_and_returns(token_rewards: torch.Tensor, values: torch.Tensor, ma
 
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
-               generator: torch.Generator, temperature: float = 1.0) -> dict[str, float]:
+               generator: torch.Generator, temperature: float = 1.0,
+               demonstrations: list[Sample] = ()) -> dict[str, float]:
     """One PPO update of ``policy`` (an `ActorCritic`, maybe DDP-wrapped) on ``samples``, each rewarded with its
     episode reward; returns logged statistics. ``temperature`` is the one the samples were drawn at: the policy
-    trained, and the reference it is held near, are the LMs' distributions at that temperature.
+    trained, and the reference it is held near, are the LMs' distributions at that temperature. With
+    ``imitation_coef``, each minibatch also takes its share of ``demonstrations`` and adds their mean negative
+    log-likelihood (at that temperature), weighted.
 
     Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length
     and come in a random order in every epoch. With ``kl_coef=0`` the reference model is never run, and with
@@ -314,8 +324,14 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
         last = mask.sum(1).long() - 1  # each reply's last token
         token_rewards[torch.arange(len(samples)), last] += batch.rewards
         advantages, returns = advantages_and_returns(token_rewards, old_values, mask, config)
+    imitating = bool(config.imitation_coef and demonstrations)
+    if imitating:
+        shown = make_batch(list(demonstrations), [0.0] * len(demonstrations), pad_id)
+        shown_chunks = length_minibatches(shown.lengths, len(chunks))
 
     stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
+    if imitating:
+        stats["imitation_loss"] = []
     for _ in range(config.update_epochs):
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             rows, width = chunks[index]
@@ -331,6 +347,14 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             value_loss = 0.5 * _masked_mean((values - returns[members]) ** 2, m)
             entropy_mean = _masked_mean(entropy, m)
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
+            if imitating:
+                shown_rows, shown_width = shown_chunks[index % len(shown_chunks)]
+                shown_members, shown_logits, _ = at_replies(
+                    shown, shown_rows, *policy(**packed_inputs(shown, shown_rows, shown_width, dtype)))
+                shown_logprobs = _token_stats(shown_logits, shown.targets[shown_members], temperature)[0]
+                imitation_loss = -_masked_mean(shown_logprobs, shown.reply_mask[shown_members].float())
+                loss = loss + config.imitation_coef * imitation_loss
+                stats["imitation_loss"].append(imitation_loss.item())
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
@@ -375,13 +399,16 @@ class Learner:
         self.agent.reset(seed)
         self.generator.manual_seed(seed)
 
-    def update(self, samples: list[Sample], rewards: list[float]) -> dict[str, float]:
-        """One PPO update; an empty batch changes nothing. Under DDP, processes with fewer samples than
-        the others join the gradient averaging without data (`DistributedDataParallel.join`)."""
+    def update(self, samples: list[Sample], rewards: list[float],
+               demonstrations: list[Sample] = ()) -> dict[str, float]:
+        """One PPO update (with imitation of ``demonstrations``, see `PPOConfig.imitation_coef`); an empty batch
+        changes nothing. Under DDP, processes with fewer samples than the others join the gradient averaging
+        without data (`DistributedDataParallel.join`)."""
         self.policy.train()
         with self.policy.join() if isinstance(self.policy, DistributedDataParallel) else contextlib.nullcontext():
             stats = ppo_update(self.policy, self.reference, self.optimizer, samples, rewards, self.agent.pad_id,
-                               self.config, self.generator, self.agent.temperature) if samples else {}
+                               self.config, self.generator, self.agent.temperature,
+                               demonstrations) if samples else {}
         self.policy.eval()
         return stats
 

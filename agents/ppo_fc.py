@@ -3,6 +3,8 @@
 The FC model (``fc_0``) answers the queries of a frozen adversary (``query_0``) in ToolDuel and earns +1 for
 the right calls (or rightly none) and -1 otherwise. Its replies are sampled with their token ids and
 log-probabilities, and `agents.ppo.Learner` applies token-level PPO with a KL penalty to the starting model.
+With ``ppo.imitation_coef`` it also imitates the target calls of the episodes it lost to valid queries (the
+batch's adversarial examples, and any earlier ones passed in), written in the model's own ``call_style``.
 
 Run alone (Hydra overrides)::
 
@@ -11,6 +13,7 @@ Run alone (Hydra overrides)::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +21,12 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
+from agents.base import Sample
+from agents.hf import HFAgent
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger
-from envs.tool_duel import FC
+from envs.tool_duel import FC, fc_messages
 
 
 @dataclass
@@ -32,19 +37,41 @@ class Args(TrainerArgs):
     """The frozen query model (any `agents.factory` spec)."""
 
 
+def demonstrations(episodes: list[Episode], agent: HFAgent) -> list[Sample]:
+    """The target calls of every episode lost to a valid query, as the reply to what the FC model saw, once per
+    task and query (a group's episodes share both). Tasks whose calls need tool results (multi-step) or that
+    accept any call (BFCL relevance) have no one right first reply, so none."""
+    shown, seen = [], set()
+    for episode in episodes:
+        task = episode.task
+        if not episode.query_valid or episode.fc_correct or task.derived or task.any_call:
+            continue
+        if (key := (task.id, episode.query)) not in seen:
+            seen.add(key)
+            prompt = (fc_messages(episode.query), json.loads(episode.tools_json))
+            shown.append(agent.demonstration(prompt, task.target_calls()))
+    return shown
+
+
 def train(args: Args, learner: Learner | None = None, opponent=None, logger: RunLogger | None = None,
-          first_step: int = 0) -> tuple[Learner, list[Episode]]:
-    """Train the FC model for ``args.iterations``; returns the learner and every episode played."""
+          first_step: int = 0, lessons: list[Episode] = ()) -> tuple[Learner, list[Episode]]:
+    """Train the FC model for ``args.iterations``; returns the learner and every episode played. With
+    ``ppo.imitation_coef``, every update also imitates the right replies to the episodes of the batch lost to
+    valid queries and to those of ``lessons`` (earlier episodes: self-play passes its query phase's)."""
     learner, opponent, logger, envs = prepare(args, learner, opponent, logger, first_step)
+    imitating = args.ppo.imitation_coef > 0
+    lesson_demonstrations = demonstrations(lessons, learner.agent) if imitating else []
     history = []
     for iteration in trange(args.iterations, desc="ppo_fc", unit="iter", leave=False):
         step = first_step + iteration
         episodes = play_duels(envs, args.episode_seeds(step), opponent, learner.agent, trained=FC)
         answered = [e for e in episodes if e.samples]
-        stats = learner.update(*training_batch(episodes, FC, args.group_size))
+        shown = lesson_demonstrations + demonstrations(episodes, learner.agent) if imitating else []
+        stats = learner.update(*training_batch(episodes, FC, args.group_size), shown)
         logger.log(step, {"role": "fc", **{f"fc/{k}": v for k, v in stats.items()},
                           "fc/success": sum(e.fc_correct for e in answered) / max(1, len(answered)),
                           "fc/mean_reward": sum(e.rewards[FC] for e in episodes) / len(episodes),
+                          "fc/demonstrations": len(shown),
                           "query/valid_rate": sum(e.query_valid for e in episodes) / len(episodes)})
         history.extend(episodes)
     return learner, history

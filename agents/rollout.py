@@ -10,6 +10,7 @@ from typing import Any
 
 from agents.base import Agent, Sample, act_batch
 from envs.tool_duel import FC, QUERY, decode_observation, parallel_env
+from fcgym import Task
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Episode:
     info: dict[str, Any] = field(default_factory=dict)
     rewards: dict[str, float] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
+    task: Task | None = None
+    """The task itself (tools with their code, possible answers), for trainers that need more than the record."""
 
     @property
     def fc_correct(self) -> bool:
@@ -56,7 +59,7 @@ def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, f
     for env in envs:
         task = env.duel.task
         episodes.append(Episode(task.id, task.domain, task.kind, task.query, [c.to_dict() for c in task.target_calls()],
-                                tools_json=env.duel.tools_json))
+                                tools_json=env.duel.tools_json, task=task))
     live = list(range(len(envs)))
     while live:
         for role, agent in ((QUERY, query_agent), (FC, fc_agent)):

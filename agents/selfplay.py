@@ -42,7 +42,7 @@ EVAL_SEED_OFFSET = 10_000_000
 def frozen_copy(agent: HFAgent, temperature: float, seed: int) -> HFAgent:
     """A snapshot of ``agent`` that later training does not change."""
     return HFAgent(copy.deepcopy(agent.model), agent.tokenizer, temperature=temperature,
-                   max_new_tokens=agent.max_new_tokens, seed=seed)
+                   max_new_tokens=agent.max_new_tokens, seed=seed, call_style=agent.call_style)
 
 
 def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float]:
@@ -103,7 +103,8 @@ def keep_lines(path: Path, keep) -> list[dict]:
 
 
 def checkpoint_agent(directory: Path, like: HFAgent) -> HFAgent:
-    return HFAgent.from_pretrained(directory, temperature=like.temperature, max_new_tokens=like.max_new_tokens)
+    return HFAgent.from_pretrained(directory, temperature=like.temperature, max_new_tokens=like.max_new_tokens,
+                                   call_style=like.call_style)
 
 
 @hydra.main(version_base=None, config_path="../hydra_conf", config_name="config")
@@ -112,11 +113,7 @@ def main(config: DictConfig) -> None:
     done = completed_rounds(run_dir) if config.resume else 0
     save_config(run_dir, config)
     seed_everything(config.seed)
-    ppo = {}  # per role: the trainer config, with that role's learning rate where one is set
-    for role in ("fc", "query"):
-        learning_rate = config[f"{role}_lr"]
-        overrides = {} if learning_rate is None else {"learning_rate": learning_rate}
-        ppo[role] = PPOConfig(**{**config.trainer, **overrides})
+    ppo = {role: PPOConfig(**{**config.trainer, **config[f"{role}_trainer"]}) for role in ("fc", "query")}
     start = {role: build_agent({**config[role], "seed": config.seed}) for role in ("fc", "query")}
     learners, pools = {}, {}
     # FC snapshots play greedily, as deployed; query snapshots sample at the query model's own temperature
@@ -145,16 +142,19 @@ def main(config: DictConfig) -> None:
                             initial=done, total=config.rounds):
         rng = random.Random(config.seed * 1_000 + round_index)
         step = (round_index - 1) * steps_per_round
-        _, episodes = ppo_query.train(query_args, query, pick(pools["fc"], config.opponent_pool, rng), logger, step)
+        _, query_episodes = ppo_query.train(query_args, query, pick(pools["fc"], config.opponent_pool, rng), logger,
+                                            step)
         step += config.query_iterations
-        append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(episodes, round_index))
-        query_reward = sum(e.rewards[QUERY] for e in episodes) / len(episodes)
+        append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(query_episodes, round_index))
+        query_reward = sum(e.rewards[QUERY] for e in query_episodes) / len(query_episodes)
         rows.append({"round": round_index, "phase": "query", "train/query_mean_reward": query_reward,
                      **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
 
-        _, episodes = ppo_fc.train(fc_args, fc, pick(pools["query"], config.opponent_pool, rng), logger, step)
+        # the FC phase also imitates the right replies to the query phase's winning queries (fc_trainer.imitation_coef)
+        _, episodes = ppo_fc.train(fc_args, fc, pick(pools["query"], config.opponent_pool, rng), logger, step,
+                                   lessons=query_episodes)
         step += config.fc_iterations
         rows.append({"round": round_index, "phase": "fc", "train/fc_mean_reward":
                      sum(e.rewards[FC] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})

@@ -9,7 +9,7 @@ template, a ~2M-parameter Llama config, seeded SFT data generated on the fly fro
 
 * ``fc``: the prompt is what ToolDuel shows ``fc_0`` (system prompt, the user query, the tools); the query
   is the seed query or a `ScriptedAdversary` rewrite (half each); the reply is the canonical target calls in
-  Python call syntax (``[f(x=1, y="a")]``) or, for irrelevance tasks, `ABSTAIN`.
+  Python call syntax (``[f(x=1, y="a")]``) or, for irrelevance tasks, `fcgym.calls.ABSTENTION`.
 * ``query``: the prompt is what ToolDuel shows ``query_0`` (target calls and seed query); the reply is a
   `ScriptedAdversary` rewrite of the seed query, valid by construction.
 
@@ -42,14 +42,13 @@ from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTra
 
 from agents.scripted import OPERATORS, ScriptedAdversary
 from envs.domains import DomainTasks
-from envs.tool_duel import FC_SYSTEM_PROMPT, QUERY_SYSTEM_PROMPT, query_prompt
-from fcgym import Call, Task, parse_calls
+from envs.tool_duel import QUERY_SYSTEM_PROMPT, fc_messages, query_prompt
+from fcgym import Task, format_calls, parse_calls
 
 PAD, EOS, UNK = "<|pad|>", "<|eos|>", "<|unk|>"
 ROLE_MARKERS = {"user": "<|user|>", "assistant": "<|assistant|>", "tool": "<|tool|>"}
 TOOLS_MARKER = "<|tools|>"
 SPECIAL_TOKENS = [PAD, EOS, UNK, TOOLS_MARKER, *ROLE_MARKERS.values()]
-ABSTAIN = "No tool fits this request."
 
 #: Compact prompt: tool names, then every non-system message as role marker + content, then the assistant
 #: marker. Assistant turns end with the eos token. Unknown roles are shown as user turns.
@@ -235,29 +234,10 @@ def with_synthetic_strings(task: Task, rng: random.Random) -> Task:
     return replace(task, query=query, answers=tuple(answers))
 
 
-def literal(value) -> str:
-    """A Python literal that `fcgym.parse_calls` reads back (JSON for strings and numbers)."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)
-
-
-def python_calls(calls: list[Call]) -> str:
-    """``[f(x=1, y="a")]``, with JSON literals so that `fcgym.parse_calls` reads it back."""
-    return "[" + ", ".join(
-        f"{c.name}(" + ", ".join(f"{k}={literal(v)}" for k, v in c.arguments.items()) + ")" for c in calls
-    ) + "]"
-
-
 def fc_target(task: Task) -> str:
-    if not task.answers:
-        return ABSTAIN
+    """The FC reply the tiny model learns: the target calls in Python call syntax (or `ABSTENTION`)."""
     calls = task.target_calls()
-    text = python_calls(calls)
+    text = format_calls(calls, "python")
     assert [c.to_dict() for c in parse_calls(text)] == [c.to_dict() for c in calls], text
     return text
 
@@ -298,8 +278,7 @@ class Examples:
         tools = [t.schema() for t in task.tools]
         if self.role == "fc":
             query = self.rewrite(task) if self.rng.random() < self.adversarial_fraction else task.query
-            messages = [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
-            return messages, tools, fc_target(task)
+            return fc_messages(query), tools, fc_target(task)
         messages = [{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(task)}]
         return messages, tools, self.rewrite(task)
 

@@ -43,7 +43,7 @@ from agents.ppo import Learner, PPOConfig, at_replies, length_minibatches, make_
 from agents.rollout import play_duels
 from agents.scripted import ScriptedAdversary
 from agents.train_tiny import SHORT_OPERATORS
-from envs.tool_duel import FC, FC_SYSTEM_PROMPT, parallel_env
+from envs.tool_duel import FC, fc_messages, parallel_env
 from fcgym import ParseError, check, parse_calls
 
 BATCH = 32
@@ -132,10 +132,8 @@ def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
 
     tokenizer = AutoTokenizer.from_pretrained(TINY_DIR / "fc")
     pairs = [pair for step in played for pair in step]
-    prompts = [tokenizer.apply_chat_template([{"role": "system", "content": FC_SYSTEM_PROMPT},
-                                              {"role": "user", "content": query}],
-                                             tools=[tool.schema() for tool in task.tools], add_generation_prompt=True,
-                                             tokenize=False) for query, task in pairs]
+    prompts = [tokenizer.apply_chat_template(fc_messages(query), tools=[tool.schema() for tool in task.tools],
+                                             add_generation_prompt=True, tokenize=False) for query, task in pairs]
 
     def reward(completions: list[str], task_index: list[int], **_) -> list[float]:
         return [fc_reward(text, pairs[i][1]) for text, i in zip(completions, task_index)]

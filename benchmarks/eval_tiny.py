@@ -28,7 +28,7 @@ from agents.hf import HFAgent  # noqa: E402
 from agents.scripted import KeywordFC, ScriptedAdversary  # noqa: E402
 from agents.train_tiny import encode, fc_target  # noqa: E402
 from envs.domains import DomainTasks  # noqa: E402
-from envs.tool_duel import FC_SYSTEM_PROMPT, QUERY_SYSTEM_PROMPT, query_prompt  # noqa: E402
+from envs.tool_duel import QUERY_SYSTEM_PROMPT, fc_messages, query_prompt  # noqa: E402
 from fcgym import ParseError, Task, check, parse_calls  # noqa: E402
 from fcgym.checker import Verdict  # noqa: E402
 from fcgym.validity import check_query  # noqa: E402
@@ -37,8 +37,7 @@ TINY = Path(__file__).resolve().parents[1] / "agents" / "tiny"
 
 
 def fc_prompt(task: Task, query: str) -> tuple[list[dict], list[dict]]:
-    messages = [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
-    return messages, [t.schema() for t in task.tools]
+    return fc_messages(query), [t.schema() for t in task.tools]
 
 
 def verdict(text: str, task: Task) -> Verdict:

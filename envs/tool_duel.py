@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 from collections import deque
 from json.encoder import encode_basestring_ascii as _json_string
@@ -97,6 +98,11 @@ QUERY_SYSTEM_PROMPT = (
     "You rewrite user requests for a function-calling assistant. Write one user request that still asks for "
     "exactly the target calls (state every argument value) but is as hard as possible to answer correctly."
 )
+
+
+def fc_messages(query: str) -> list[dict[str, str]]:
+    """The chat ``fc_0`` observes first when ``query`` passes the gate (the tools come beside it)."""
+    return [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
 
 
 def query_prompt(task: Task) -> str:
@@ -133,14 +139,37 @@ def messages_json(messages: list[dict[str, Any]]) -> str:
 
 
 def _object_json(mapping: dict[str, Any]) -> str:
-    """``json.dumps(mapping)``, faster for string keys and string or integer values (anything else: json.dumps)."""
-    parts = []
-    for key, value in mapping.items():
-        kind = type(value)
-        if type(key) is not str or (kind is not str and kind is not int):
-            return json.dumps(mapping)
-        parts.append(_json_string(key) + ": " + (_json_string(value) if kind is str else int.__repr__(value)))
-    return "{" + ", ".join(parts) + "}"
+    """``json.dumps(mapping)``, faster for plain JSON data with string keys (anything else: json.dumps)."""
+    try:
+        return _plain_json(mapping)
+    except _NotPlain:
+        return json.dumps(mapping)
+
+
+class _NotPlain(Exception):
+    """A value `_plain_json` leaves to json.dumps."""
+
+
+def _plain_json(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is dict:
+        parts = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            parts.append(_json_string(key) + ": " + _plain_json(item))
+        return "{" + ", ".join(parts) + "}"
+    if kind is list:
+        return "[" + ", ".join([_plain_json(item) for item in value]) + "]"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if value is None or kind is bool:
+        return "null" if value is None else "true" if value else "false"
+    raise _NotPlain
 
 
 class Transcript:

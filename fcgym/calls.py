@@ -10,6 +10,7 @@ Four forms are understood:
 
 `parse_calls` returns ``[]`` for prose that attempts no call (an abstention or a plain answer) and raises
 `ParseError` for a call attempt it cannot read: "no call" and "unreadable" are different outcomes.
+`format_calls` writes calls back as text in the JSON or the Python form (what a model should answer).
 """
 
 from __future__ import annotations
@@ -67,6 +68,36 @@ def parse_calls(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[Call]:
     if _PYTHON_CALL_START.match(stripped):
         return _bounded(_calls_from_python(stripped, limits), limits)
     return []
+
+
+#: The reply `format_calls` writes for no calls: prose, which `parse_calls` reads as an abstention.
+ABSTENTION = "No tool fits this request."
+CALL_STYLES = ("json", "python")
+
+
+def format_calls(calls: list[Call], style: str = "json") -> str:
+    """The reply that makes exactly ``calls``, in ``style``: ``json`` (``[{"name": ..., "arguments": {...}}]``)
+    or ``python`` (``[f(x=1, y="a")]``, with JSON literals); `ABSTENTION` for no calls. `parse_calls` reads it
+    back as ``calls``."""
+    if style not in CALL_STYLES:
+        raise ValueError(f"unknown call style {style!r}; choose from {CALL_STYLES}")
+    if not calls:
+        return ABSTENTION
+    if style == "json":
+        return json.dumps([call.to_dict() for call in calls])
+    return "[" + ", ".join(
+        f"{c.name}(" + ", ".join(f"{k}={_python_literal(v)}" for k, v in c.arguments.items()) + ")" for c in calls
+    ) + "]"
+
+
+def _python_literal(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_python_literal, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_python_literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
 
 
 def parse_tool_calls(tool_calls: list[dict[str, Any]], limits: ParseLimits = DEFAULT_LIMITS) -> list[Call]:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fcgym import Call, ParseError, ParseLimits, parse_calls, parse_tool_calls
+from fcgym import Call, ParseError, ParseLimits, format_calls, parse_calls, parse_tool_calls
 from fcgym.calls import DEFAULT_LIMITS
 
 # ---------------------------------------------------------------------------------------------- forms
@@ -277,3 +277,17 @@ def test_unclosed_code_fence_is_fast():
     start = time.perf_counter()
     parse_calls("```" + " " * 25_000 + "x")
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("style", ["json", "python"])
+def test_formatted_calls_parse_back_to_the_same_calls(style):
+    calls = [Call("book", {"city": 'Rio "de" Janeiro', "guests": 2, "late": True, "note": None,
+                           "tags": ["a", 1.5], "extra": {"k": [False]}}), Call("ping", {})]
+    text = format_calls(calls, style)
+    assert [c.to_dict() for c in parse_calls(text)] == [c.to_dict() for c in calls]
+    assert parse_calls(format_calls([], style)) == []  # no calls: an abstention in prose
+
+
+def test_an_unknown_call_style_is_refused():
+    with pytest.raises(ValueError, match="unknown call style"):
+        format_calls([], "xml")

@@ -1,7 +1,10 @@
-"""PPO pieces: the learning-rate warmup, log-probabilities that match the sampler's, per-task groups, minibatches."""
+"""PPO pieces: the learning-rate warmup, log-probabilities that match the sampler's, per-task groups, minibatches,
+imitation of the target calls of lost episodes."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 
 import pytest
@@ -20,9 +23,11 @@ from agents.ppo import (
     make_batch,
     training_batch,
 )
+from agents.ppo_fc import demonstrations
 from agents.rollout import Episode, play_duels
 from envs.domains import DomainTasks
-from envs.tool_duel import FC, QUERY, parallel_env
+from envs.tool_duel import FC, QUERY, fc_messages, parallel_env
+from fcgym import Call, format_calls
 
 
 def _lrs(config: PPOConfig, steps: int, optimizer: torch.optim.Optimizer) -> list[float]:
@@ -175,3 +180,42 @@ def test_groups_of_episodes_share_a_task_and_learn_against_its_mean():
     assert len(samples) == 7
     assert rewards == pytest.approx([4 / 3, -2 / 3, -2 / 3, 0.0, 0.0, 0.0, 0.0])
     assert training_batch(episodes, FC, group_size=1)[1] == [1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_lost_episodes_demonstrate_their_target_calls_once_per_query_in_the_models_style():
+    fc = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 20})
+    tasks, rng = DomainTasks(split="test"), random.Random(1)
+    task, relevance = tasks.sample(rng), dataclasses.replace(tasks.sample(rng), answers=(), any_call=True)
+    multi_step = DomainTasks(kinds=("multi_step",)).sample(rng)
+
+    def episode(task, query: str, correct: bool = False, valid: bool = True) -> Episode:
+        tools = json.dumps([tool.schema() for tool in task.tools])
+        return Episode(task.id, "d", task.kind, "q", [], tools_json=tools, query=query, query_valid=valid,
+                       info={"verdict": {"valid": correct}} if valid else {}, task=task)
+
+    played = [episode(task, "first"), episode(task, "first"), episode(task, "second"), episode(task, "third", True),
+              episode(task, "fourth", valid=False), episode(relevance, "any"), episode(multi_step, "needs results")]
+    shown = demonstrations(played, fc)
+    tools = [tool.schema() for tool in task.tools]
+    assert [s.prompt_ids for s in shown] == [fc.encode((fc_messages(q), tools)) for q in ("first", "second")]
+    assert shown[0].text == format_calls(task.target_calls(), "python") and shown[0].response_ids[-1] == fc.eos_id
+    assert fc.tokenizer.decode(shown[0].response_ids, skip_special_tokens=True) == shown[0].text
+
+
+def test_imitation_raises_the_likelihood_of_the_demonstrated_reply():
+    agent = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 30})
+    task = DomainTasks(split="test").sample(random.Random(2))
+    prompt = ([{"role": "user", "content": task.query}], [tool.schema() for tool in task.tools])
+    samples = agent.sample([prompt] * 4)
+    shown = [agent.demonstration(prompt, [Call("made_up_tool", {"x": 123})])]
+
+    def imitation_loss(coef: float) -> tuple[float, float]:
+        learner = Learner(build_agent({"kind": "tiny", "role": "fc", "seed": 0}),
+                          PPOConfig(learning_rate=1e-3, imitation_coef=coef, kl_coef=0.0), seed=0)
+        first = learner.update(samples, [0.0] * 4, shown)
+        second = learner.update(samples, [0.0] * 4, shown)
+        return first.get("imitation_loss"), second.get("imitation_loss")
+
+    before, after = imitation_loss(1.0)
+    assert after < before - 0.1
+    assert imitation_loss(0.0) == (None, None)  # off: nothing computed

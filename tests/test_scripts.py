@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_trainer_runs_alone_and_saves_a_loadable_checkpoint(module, tmp_path):
 
 
 SELFPLAY_BUDGET = ["query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
-                   "fc.max_new_tokens=48", "query.max_new_tokens=48", "query_lr=2e-3"]
+                   "fc.max_new_tokens=48", "query.max_new_tokens=48", "query_trainer.learning_rate=2e-3"]
 
 
 def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path):
@@ -55,7 +56,7 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
         assert (straight / name).exists(), name
     import torch
 
-    for role, learning_rate in (("fc", 1e-4), ("query", 2e-3)):  # the trainer's, and query_lr
+    for role, learning_rate in (("fc", 1e-4), ("query", 2e-3)):  # the trainer's, and query_trainer's
         assert (straight / "checkpoints" / "round_2" / role / "model.safetensors").exists()
         optimizer = torch.load(straight / "checkpoints" / "round_2" / role / "optimizer.pt")
         assert optimizer["param_groups"][0]["lr"] == learning_rate
@@ -85,3 +86,20 @@ def test_selfplay_config_switches_to_multi_step_tasks():
     assert "- multi_step" in composed and "max_turns: 3" in composed
     default = run_module("agents.selfplay", "--cfg", "job").stdout
     assert "- irrelevance" in default and "max_turns: 1" in default
+
+
+def test_the_fc_trainer_imitates_the_lessons_it_is_given(tmp_path):
+    from agents import ppo_fc
+    from agents.ppo import PPOConfig
+    from agents.rollout import Episode
+    from envs.domains import DomainTasks
+
+    task = DomainTasks(split="train").sample(random.Random(5))
+    lost = Episode(task.id, task.domain, task.kind, task.query, [], query="a query the FC model got wrong",
+                   query_valid=True, info={"verdict": {"valid": False}}, task=task,
+                   tools_json=json.dumps([tool.schema() for tool in task.tools]))
+    args = ppo_fc.Args(iterations=1, batch_size=4, run_dir=str(tmp_path), ppo=PPOConfig(imitation_coef=1.0),
+                       policy={"kind": "tiny", "role": "fc", "max_new_tokens": 48})
+    ppo_fc.train(args, lessons=[lost, lost])
+    row = metrics(tmp_path)[0]
+    assert row["fc/demonstrations"] >= 1 and row["fc/imitation_loss"] > 0

@@ -338,6 +338,8 @@ def test_no_shaping_by_default_keeps_the_game_zero_sum():
     [{"role": "tool", "name": "get_balance", "content": '{"balance": 12.5}'}, {"role": "assistant", "content": ""}],
     [{"role": "assistant", "content": None}, {"role": "user", "content": 3.5}, {1: "x"}, {"role": "user", "n": [1]}],
     [{"role": "user", "n": 7, "flag": True, "big": -10**30}, {"role": "user", "n": 0, "x": False}],
+    [{"args": {"amount": 12.5, "tags": ["a", 1, None, [2.0e-9]], "nested": {"k": {"deep": True}}}}],
+    [{"odd": float("nan"), "inf": [float("inf")]}, {"t": (1, "x")}, {"keys": {1: "int key"}}],
 ])
 def test_messages_json_is_json_dumps(messages):
     assert messages_json(messages) == json.dumps(messages)
