@@ -77,9 +77,9 @@ class PPOConfig:
     first step moves every weight by the full learning rate."""
     imitation_coef: float = 0.0
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
-    trainer demonstrates the target calls of the episodes it lost to valid queries: a sampled reply that fails
-    the check is pushed down by PPO, but nothing says which reply was right, and the env knows (as PPO-ptx adds a
-    supervised term). The query trainer has no demonstrations."""
+    trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
+    down but says nothing of which reply was right, and the env knows (as PPO-ptx adds a supervised term). The
+    query trainer has no demonstrations."""
 
 
 class ValueHead(nn.Module):

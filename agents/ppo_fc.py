@@ -4,7 +4,7 @@ The FC model (``fc_0``) answers the queries of a frozen adversary (``query_0``) 
 the right calls (or rightly none) and -1 otherwise. Its replies are sampled with their token ids and
 log-probabilities, and `agents.ppo.Learner` applies token-level PPO with a KL penalty to the starting model.
 With ``ppo.imitation_coef`` it also imitates the target calls of the episodes it lost to valid queries (the
-batch's adversarial examples, and any earlier ones passed in), written in the model's own ``call_style``.
+phase's adversarial examples so far, and any earlier ones passed in), written in the model's own ``call_style``.
 
 Run alone (Hydra overrides)::
 
@@ -56,17 +56,18 @@ def demonstrations(episodes: list[Episode], agent: HFAgent) -> list[Sample]:
 def train(args: Args, learner: Learner | None = None, opponent=None, logger: RunLogger | None = None,
           first_step: int = 0, lessons: list[Episode] = ()) -> tuple[Learner, list[Episode]]:
     """Train the FC model for ``args.iterations``; returns the learner and every episode played. With
-    ``ppo.imitation_coef``, every update also imitates the right replies to the episodes of the batch lost to
-    valid queries and to those of ``lessons`` (earlier episodes: self-play passes its query phase's)."""
+    ``ppo.imitation_coef``, every update also imitates the right replies to the episodes lost to valid queries
+    so far in the phase and in ``lessons`` (earlier episodes: self-play passes its query phase's)."""
     learner, opponent, logger, envs = prepare(args, learner, opponent, logger, first_step)
     imitating = args.ppo.imitation_coef > 0
-    lesson_demonstrations = demonstrations(lessons, learner.agent) if imitating else []
+    shown = demonstrations(lessons, learner.agent) if imitating else []
     history = []
     for iteration in trange(args.iterations, desc="ppo_fc", unit="iter", leave=False):
         step = first_step + iteration
         episodes = play_duels(envs, args.episode_seeds(step), opponent, learner.agent, trained=FC)
         answered = [e for e in episodes if e.samples]
-        shown = lesson_demonstrations + demonstrations(episodes, learner.agent) if imitating else []
+        if imitating:
+            shown += demonstrations(episodes, learner.agent)
         stats = learner.update(*training_batch(episodes, FC, args.group_size), shown)
         logger.log(step, {"role": "fc", **{f"fc/{k}": v for k, v in stats.items()},
                           "fc/success": sum(e.fc_correct for e in answered) / max(1, len(answered)),

@@ -99,6 +99,10 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
         if after["phase"] == "query":
             checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}), valid queries {valid:.1f} % "
                       f"(should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), {clean_text}")
+            if "train/operator_mix" in after:
+                mix = ", ".join(f"{name} {count}" for name, count in after["train/operator_mix"].items())
+                checks += (f"; {after['train/adversarial_queries']} training queries beat the FC model, by "
+                           f"operator: {mix or 'none'}")
         else:
             checks = (f"{attacked_text} (should rise: {_yes(attacked > 0)}), {clean_text} (should not fall by more "
                       f"than {CLEAN_TOLERANCE:.0f}: {_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")

@@ -26,6 +26,7 @@ Indirect values use only forms that `fcgym.validity.derived_text` reads back exa
 ("tomorrow") are left out on purpose: a task has no reference date, so neither the gate nor the FC model could
 tell which day is meant. `ScriptedAdversary` applies one to three operators and keeps each result only if the
 validity gate accepts it. ``python -m agents.scripted`` prints every operator's application and validity rates.
+`detected_operators` tells which operators' traces a rewrite by any adversary shows (a learned one included).
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ from typing import Any, Callable
 
 from envs.tool_duel import task_from_query_prompt
 from fcgym import Task
-from fcgym.validity import MAX_QUERY_CHARS, PRONOUN_ONE_AFTER, PRONOUN_ONE_BEFORE, check_query, indirect_spans, leaves
+from fcgym.validity import (
+    MAX_QUERY_CHARS,
+    PRONOUN_ONE_AFTER,
+    PRONOUN_ONE_BEFORE,
+    check_query,
+    indirect_forms,
+    indirect_spans,
+    leaves,
+)
 
 Operator = Callable[[str, Task, random.Random], str]
 Span = tuple[int, int]
@@ -513,6 +522,38 @@ def operator_rates(tasks: list[Task], seed: int = 0) -> dict[str, dict[str, floa
         rates[name] = {"applied": changed / max(1, len(tasks)), "valid": valid / changed if changed else float("nan"),
                        "changed": changed}
     return rates
+
+
+#: The operator that writes each kind of indirect form (`fcgym.validity.INDIRECT_FORMS`).
+_OPERATOR_OF_FORM = {"written_date": "written_date", "spelled_number": "spelled_out_number",
+                     "scaled_quantity": "scaled_unit", "clock_time": "twelve_hour_clock"}
+#: A preamble this much longer than the seed query marks long_context (its preambles run 600-1,200 characters).
+LONG_CONTEXT_EXTRA_CHARS = 400
+
+
+def detected_operators(query: str, task: Task) -> list[str]:
+    """The operators (in `OPERATORS` order) whose traces ``query``, a rewrite of ``task``'s seed query by any
+    adversary, shows: indirect forms (phrases) the seed query lacks, a preamble, a tool not called named, or the phrases
+    of the distractor, irrelevant-number and mixed-language pools. Paraphrases, synonyms, typos and reordering
+    leave no trace that tells them apart, so they are never reported."""
+    seed = task.query
+    found = {_OPERATOR_OF_FORM[kind] for kind, _ in indirect_forms(query) - indirect_forms(seed)}
+
+    def added(phrases) -> bool:
+        return any(phrase in query and phrase not in seed for phrase in phrases)
+
+    if added(_DISTRACTORS):
+        found.add("distractor")
+    if added(_IRRELEVANT_NUMBERS):
+        found.add("irrelevant_number")
+    if added(phrase for greetings, thanks, please in _LANGUAGES.values() for phrase in (*greetings, *thanks, please)):
+        found.add("mixed_language")
+    if len(query) >= len(seed) + LONG_CONTEXT_EXTRA_CHARS or added(_PREAMBLE_ENDS):
+        found.add("long_context")
+    targets = {call.name for call in task.target_calls(copy=False)}
+    if added(tool.name for tool in task.tools if tool.name not in targets):
+        found.add("near_miss_tool")
+    return [name for name in OPERATORS if name in found]
 
 
 class ScriptedAdversary:

@@ -5,7 +5,8 @@ a frozen query model (`agents.ppo_fc`), and evaluates both on held-out tasks. Th
 
 * ``config.yaml`` (the resolved config) and ``metrics.jsonl`` (every PPO iteration and every evaluation),
 * ``checkpoints/round_<r>/{fc,query}`` (loadable with ``agent@fc=hf fc.path=...``), ``tb/`` (TensorBoard),
-* ``adversarial.jsonl``: the valid queries that beat the FC model, with their target calls: augmentation data,
+* ``adversarial.jsonl``: the valid queries that beat the FC model, with their target calls and operator mix:
+  augmentation data,
 * ``selfplay.png`` (both sides per round) and ``summary.md`` (the figures per round, as printed).
 
 Configured with Hydra (``hydra_conf/config.yaml``, groups ``env``, ``tasks``, ``agent@fc``, ``agent@query``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -33,6 +35,7 @@ from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
 from agents.rollout import Episode, play_duels
+from agents.scripted import detected_operators
 from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
 from envs.tool_duel import FC, QUERY, parallel_env
 
@@ -68,12 +71,19 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float
 
 
 def adversarial_records(episodes: list[Episode], round_index: int) -> list[dict]:
-    """The valid queries that beat the FC model, with the target calls and tools: augmentation data."""
+    """The valid queries that beat the FC model, with the target calls and tools: augmentation data. Each names
+    the perturbation operators whose traces it shows (`agents.scripted.detected_operators`): its operator mix."""
     return [{"round": round_index, "task_id": e.task_id, "kind": e.kind, "query": e.query,
              "seed_query": e.seed_query, "target_calls": e.target_calls, "tools": json.loads(e.tools_json),
-             "fc_reply": e.fc_replies[-1],
+             "operators": detected_operators(e.query, e.task), "fc_reply": e.fc_replies[-1],
              "error_type": e.info["verdict"]["error_type"]}
             for e in episodes if e.query_valid and not e.fc_correct]
+
+
+def operator_mix(records: list[dict]) -> dict[str, int]:
+    """How many of ``records`` show each operator (``none`` for those that show none), most frequent first."""
+    counts = Counter(name for record in records for name in record["operators"] or ["none"])
+    return dict(counts.most_common())
 
 
 def pick(pool: list[HFAgent], strategy: str, rng: random.Random) -> HFAgent:
@@ -145,9 +155,11 @@ def main(config: DictConfig) -> None:
         _, query_episodes = ppo_query.train(query_args, query, pick(pools["fc"], config.opponent_pool, rng), logger,
                                             step)
         step += config.query_iterations
-        append_jsonl(run_dir / "adversarial.jsonl", adversarial_records(query_episodes, round_index))
+        records = adversarial_records(query_episodes, round_index)
+        append_jsonl(run_dir / "adversarial.jsonl", records)
         query_reward = sum(e.rewards[QUERY] for e in query_episodes) / len(query_episodes)
         rows.append({"round": round_index, "phase": "query", "train/query_mean_reward": query_reward,
+                     "train/adversarial_queries": len(records), "train/operator_mix": operator_mix(records),
                      **evaluate(fc.agent, query.agent, config)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))

@@ -68,8 +68,9 @@ class Task:
         calls = []
         for index, (call, answer) in enumerate(zip(self._target_calls, self.answers)):
             accepted = answer[call.name]
-            calls.append(Call(call.name, {k: v for k, v in call.arguments.items()
-                                          if "" not in accepted[k] and not (derived and (index, k) in derived)}))
+            stated = {k: v for k, v in call.arguments.items()
+                      if "" not in accepted[k] and not (derived and (index, k) in derived)}
+            calls.append(call if len(stated) == len(call.arguments) else Call(call.name, stated))
         return [Call(call.name, copy_state(call.arguments)) for call in calls] if copy else calls
 
     def fresh_state(self) -> State:

@@ -245,12 +245,27 @@ def derived_text(text: str) -> str:
     return _NOON.sub(lambda m: "00:00" if m.group(1) == "midnight" else "12:00", text)
 
 
+#: The kinds of indirect forms `derived_text` reads, with the patterns that find them.
+INDIRECT_FORMS: dict[str, tuple[re.Pattern, ...]] = {
+    "written_date": (_DAY_MONTH_YEAR, _MONTH_DAY_YEAR),
+    "spelled_number": (_NUMBER_RUN,),
+    "scaled_quantity": (_THOUSANDS, _HOURS, _WEEKS),
+    "clock_time": (_CLOCK, _NOON),
+}
+
+
 def indirect_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` holds a phrase that `derived_text` reads as a value ("two hundred", "June 5th, 2025",
     "3 pm", "an hour"): spans that a rewrite must keep intact."""
     lower = text.lower()
-    patterns = (_DAY_MONTH_YEAR, _MONTH_DAY_YEAR, _NUMBER_RUN, _THOUSANDS, _HOURS, _WEEKS, _CLOCK, _NOON)
-    return sorted(m.span() for pattern in patterns for m in pattern.finditer(lower))
+    return sorted(m.span() for patterns in INDIRECT_FORMS.values() for pattern in patterns
+                  for m in pattern.finditer(lower))
+
+
+def indirect_forms(text: str) -> set[tuple[str, str]]:
+    """``(kind, phrase)`` for every indirect form (`INDIRECT_FORMS`) in ``text``, phrases in lower case."""
+    lower = text.lower()
+    return {(kind, m.group(0)) for kind, patterns in INDIRECT_FORMS.items() for p in patterns for m in p.finditer(lower)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

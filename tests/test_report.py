@@ -34,3 +34,11 @@ def test_changes_on_the_same_tasks_get_a_paired_margin_and_their_flips(tmp_path)
     requery = {**after, "phase": "query", "eval/attacked_outcomes": [None, True, True, None]}
     query_line = write_summary([after, requery], tmp_path).splitlines()[-1]
     assert "FC success vs the query model +0.0 points (+/- 0.0)" in query_line  # other queries: not paired
+
+
+def test_query_phases_give_the_operator_mix_of_the_queries_that_won(tmp_path):
+    start = _row(0, "start", 0.5, 0.5, 1.0)
+    query = {**_row(1, "query", 0.5, 0.4, 0.95), "train/adversarial_queries": 5,
+             "train/operator_mix": {"long_context": 3, "none": 2}}
+    line = write_summary([start, query], tmp_path).splitlines()[-1]
+    assert line.endswith("5 training queries beat the FC model, by operator: long_context 3, none 2.")

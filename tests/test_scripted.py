@@ -16,6 +16,7 @@ from agents.scripted import (
     _PREAMBLE_ENDS,
     OPERATORS,
     ScriptedAdversary,
+    detected_operators,
     operator_rates,
 )
 from envs.domains import DOMAINS, TASK_KINDS, make_task
@@ -171,3 +172,24 @@ def test_scripted_adversary_operator_subset_and_unknown_names():
     assert adversary.rewrite(task)[1] in ([], ["typo"])
     with pytest.raises(ValueError, match="unknown operators"):
         ScriptedAdversary(operators=("typo", "shout"))
+
+
+#: Operators whose rewrites leave a trace `detected_operators` finds every time (scaled_unit's "two weeks" reads as a
+#: spelled number; paraphrases, synonyms, typos and reordering leave none that can be told apart).
+TRACEABLE = ("distractor", "irrelevant_number", "spelled_out_number", "written_date", "twelve_hour_clock",
+             "mixed_language", "long_context", "near_miss_tool")
+
+
+def test_detected_operators_find_the_traceable_operators_and_little_else(tasks):
+    missed, extra, rewrites = [], 0, 0
+    for index, task in enumerate(tasks):
+        assert detected_operators(task.query, task) == []  # the seed query itself shows no operator
+        for name in OPERATORS:
+            query, applied = ScriptedAdversary(operators=(name,), max_operators=1, seed=index).rewrite(task)
+            if not applied:
+                continue
+            rewrites += 1
+            found = detected_operators(query, task)
+            missed += [(name, query) for name in applied if name in TRACEABLE and name not in found]
+            extra += len(set(found) - set(applied))
+    assert missed == [] and extra <= 0.01 * rewrites, (missed[:3], extra, rewrites)

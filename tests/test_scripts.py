@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.scripted import OPERATORS
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_BUDGET = ["batch_size=4", "policy.max_new_tokens=48"]
 
@@ -64,6 +66,7 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
     assert (straight / "adversarial.jsonl").read_text() == (resumed / "adversarial.jsonl").read_text()
     for record in map(json.loads, (straight / "adversarial.jsonl").read_text().splitlines()):
         assert record["tools"] and record["target_calls"] is not None and record["query"]
+        assert set(record["operators"]) <= set(OPERATORS)
     phases = [(row["round"], row["phase"]) for row in metrics(straight) if "phase" in row]
     assert phases == [(0, "start"), (1, "query"), (1, "fc"), (2, "query"), (2, "fc")]
     final = metrics(straight)[-1]
