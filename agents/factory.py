@@ -23,6 +23,8 @@ from typing import Any, Mapping
 from agents.base import Agent
 
 TINY_DIR = Path(__file__).parent / "tiny"
+#: The tiny models' reply budget (characters, plus eos): the longest FC answer to a built-in task is 234.
+TINY_MAX_NEW_TOKENS = 256
 
 
 def build_agent(spec: Mapping[str, Any]) -> Agent:
@@ -34,6 +36,7 @@ def build_agent(spec: Mapping[str, Any]) -> Agent:
 
         if kind == "tiny":
             arguments.setdefault("call_style", "python")  # the form agents/train_tiny.py taught it
+            arguments.setdefault("max_new_tokens", TINY_MAX_NEW_TOKENS)
         path = TINY_DIR / arguments.pop("role") if kind == "tiny" else arguments.pop("path")
         return HFAgent.from_pretrained(path, **arguments)
     if kind == "openai":

@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
 from agents.base import Sample
+from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.hf import HFAgent
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
@@ -31,7 +32,8 @@ from envs.tool_duel import FC, fc_messages
 
 @dataclass
 class Args(TrainerArgs):
-    policy: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny", "role": "fc", "max_new_tokens": 160})
+    policy: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny", "role": "fc",
+                                                               "max_new_tokens": TINY_MAX_NEW_TOKENS})
     """The FC model to train (an `agents.factory` spec of an LM agent)."""
     opponent: dict[str, Any] = field(default_factory=lambda: {"kind": "scripted"})
     """The frozen query model (any `agents.factory` spec)."""

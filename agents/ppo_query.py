@@ -19,6 +19,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
+from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
 from agents.runs import RunLogger
@@ -27,7 +28,8 @@ from envs.tool_duel import QUERY
 
 @dataclass
 class Args(TrainerArgs):
-    policy: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny", "role": "query", "max_new_tokens": 256})
+    policy: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny", "role": "query",
+                                                               "max_new_tokens": TINY_MAX_NEW_TOKENS})
     """The query model to train (an `agents.factory` spec of an LM agent)."""
     opponent: dict[str, Any] = field(default_factory=lambda: {"kind": "keyword"})
     """The frozen FC model (any `agents.factory` spec)."""

@@ -35,8 +35,8 @@ from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
 from agents.rollout import Episode, play_duels
-from agents.scripted import detected_operators
 from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
+from agents.scripted import detected_operators
 from envs.tool_duel import FC, QUERY, parallel_env
 
 EVAL_SEED_OFFSET = 10_000_000

