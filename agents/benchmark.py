@@ -74,6 +74,7 @@ from agents.base import Agent, act_batch, reset_agent
 from agents.factory import build_agent
 from agents.rollout import play_duels
 from agents.runs import append_jsonl, save_config, seed_everything
+from agents.scripted import detected_operators
 from envs.domains import DOMAINS, DomainTasks
 from envs.tool_duel import parallel_env, task_from_query_prompt
 from fcgym import FCGymError, Task
@@ -190,7 +191,8 @@ class RecordingAdversary:
     order. An adversary with ``rewrite(task)`` (`agents.scripted.ScriptedAdversary`) is reseeded per prompt and
     called through ``rewrite`` on the task rebuilt from the prompt -- exactly what its own ``act`` does -- which
     also names the operators applied. Any other adversary is reseeded once per batch with the first attack's seed
-    and keeps its batched ``act_batch``; its operators are unknown (``None``).
+    and keeps its batched ``act_batch``; its operators are not known (``None``): the records then name those
+    `agents.scripted.detected_operators` finds in its queries.
     """
 
     def __init__(self, adversary: Agent):
@@ -284,14 +286,16 @@ def play(args: Args, tasks: list[Task], agent: Agent, adversary: Agent | None, r
         records = []
         for index, ((task, attack, trial), episode) in enumerate(zip(batch, episodes)):
             verdict = episode.info.get("verdict")
-            operators = [] if clean else attacker.operators[index]
+            operators, source = ([], "none") if clean else (attacker.operators[index], "applied")
+            if operators is None:
+                operators, source = detected_operators(episode.query, tasks[task]), "detected"
             records.append({
                 "task_index": task, "task_id": episode.task_id, "kind": episode.kind, "domain": episode.domain,
                 "group": group_of(tasks[task]), "condition": "clean" if clean else "attack", "attack": attack,
                 "trial": trial, "seed_query": episode.seed_query, "target_calls": episode.target_calls,
                 "query": episode.query, "query_valid": episode.query_valid, "fc_output": episode.fc_replies,
                 "verdict": verdict, "correct": episode.fc_correct, "error_type": verdict and verdict["error_type"],
-                "operators": operators if operators is not None else [], "operators_known": operators is not None,
+                "operators": operators, "operators_source": source,
             })
         append_jsonl(run_dir / "episodes.jsonl", records)
         finished.update({(r["task_index"], r["attack"], r["trial"]): r for r in records})
@@ -372,7 +376,7 @@ def summarize(records: list[dict], num_tasks: int, trials: int, resamples: int, 
     by_operator: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for r in played:
         if r["condition"] == "attack":
-            for name in (r["operators"] or ["none"]) if r["operators_known"] else ["unknown"]:
+            for name in r["operators"] or ["none"]:
                 by_operator[name].append((clean_rate[r["task_index"]], r["correct"]))
     per_operator = {}
     for name, pairs in sorted(by_operator.items()):
@@ -399,6 +403,7 @@ def summarize(records: list[dict], num_tasks: int, trials: int, resamples: int, 
         "summary": summary,
         "pass_hat_k": pass_hat_k(records, trials),
         "per_operator": per_operator,
+        "operators_source": sorted({r["operators_source"] for r in played if r["condition"] == "attack"}),
         "per_error_type": error_counts,
         "per_error_type_rate": {c: {k: v / sum(counts.values()) for k, v in counts.items()}
                                 for c, counts in error_counts.items()},

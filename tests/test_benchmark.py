@@ -45,6 +45,14 @@ class CountingFC:
         return self.act_batch([(messages, tools)])[0]
 
 
+class ChattyAdversary:
+    """Sends the seed query with one of the scripted adversary's distractor sentences after it."""
+
+    def act(self, messages: list[dict], tools: list[dict]) -> str:
+        seed_query = messages[-1]["content"].partition("\nSeed query: ")[2]
+        return seed_query + " The kids are finally asleep."
+
+
 def benchmark(run_dir: Path, *overrides: str) -> dict:
     """Run the benchmark's CLI into ``run_dir`` and return its report."""
     result = subprocess.run([sys.executable, "-m", "agents.benchmark", f"hydra.run.dir={run_dir}", "bootstrap=200",
@@ -300,6 +308,14 @@ def test_adversarial_dataset_export(tmp_path):
         dataset = datasets.load_from_disk(str(tmp_path / "adversarial_dataset"))
         assert len(dataset) == len(rows)
         assert dataset[0]["query"] == json.loads(rows[0])["query"]
+
+
+def test_the_operators_of_an_adversary_that_does_not_name_them_are_detected(tmp_path):
+    report = in_process(tmp_path, num_tasks=4, agent={"kind": "keyword"},
+                        opponent={"kind": "python", "target": "tests.test_benchmark:ChattyAdversary"})
+    attacks = [e for e in report["episodes"] if e["condition"] == "attack"]
+    assert attacks and all(e["operators"] == ["distractor"] and e["operators_source"] == "detected" for e in attacks)
+    assert report["operators_source"] == ["detected"] and "detected_operators" in (tmp_path / "report.md").read_text()
 
 
 def test_tiny_models_play_both_sides_of_the_benchmark(tmp_path):
