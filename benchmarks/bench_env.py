@@ -7,7 +7,9 @@ side in this process:
 * the core pipeline by hand: fresh state, validity gate, parse, sandbox execution, check;
 * env: ``reset`` + the query step (validity gate) + the FC step (parse, schema validation, sandbox, check).
 
-Prints checked episodes per second for each, and the env's overhead over the same core work done by hand.
+Prints checked episodes per second for each, the env's steps per second (two per episode: the query, which the
+validity gate checks, and the FC reply, whose calls are checked), and the env's overhead over the same core work
+done by hand.
 Goal: >= 20,000 checked steps/s with overhead under 20 %.  Run: ``python benchmarks/bench_env.py [--episodes N]``
 """
 
@@ -85,6 +87,7 @@ def main() -> None:
     print(f"parse + check only:                 {direct:10,.0f} checked episodes/s")
     print(f"core pipeline by hand (gate, exec): {by_hand:10,.0f} checked episodes/s")
     print(f"ToolDuel reset + 2 steps:           {wrapped:10,.0f} checked episodes/s")
+    print(f"ToolDuel env steps (query + FC):    {2 * wrapped:10,.0f} steps/s (each checked: gate, then calls)")
     print(f"env overhead over the pipeline:     {100 * (by_hand / wrapped - 1):10.0f} %")
     print(f"env time / parse + check time:      {direct / wrapped:10.2f}x")
 
