@@ -79,7 +79,7 @@ class PPOConfig:
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
     trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
     down but says nothing of which reply was right, and the env knows (as PPO-ptx adds a supervised term). The
-    query trainer has no demonstrations."""
+    query trainer has no demonstrations. One process only for now (refused under DDP)."""
 
 
 class ValueHead(nn.Module):
@@ -388,6 +388,8 @@ class Learner:
         self.reference = copy.deepcopy(reference or self.model).eval().requires_grad_(False)
         self.policy: nn.Module = ActorCritic(self.model, self.head)
         if dist.is_initialized():  # launched by torchrun / accelerate: gradients are averaged across processes
+            if config.imitation_coef:  # a second forward per step, and per-process counts of demonstrations
+                raise ValueError("PPOConfig.imitation_coef is not supported with several processes (DDP) yet")
             self.policy = DistributedDataParallel(self.policy)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         if checkpoint is not None and (checkpoint / "optimizer.pt").exists():

@@ -219,3 +219,11 @@ def test_imitation_raises_the_likelihood_of_the_demonstrated_reply():
     before, after = imitation_loss(1.0)
     assert after < before - 0.1
     assert imitation_loss(0.0) == (None, None)  # off: nothing computed
+
+
+def test_imitation_is_refused_under_ddp_instead_of_desynchronising_the_processes(monkeypatch):
+    import agents.ppo
+
+    monkeypatch.setattr(agents.ppo.dist, "is_initialized", lambda: True)
+    with pytest.raises(ValueError, match="not supported with several processes"):
+        Learner(build_agent({"kind": "tiny", "role": "fc", "seed": 0}), PPOConfig(imitation_coef=1.0), seed=0)
