@@ -49,8 +49,9 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
             for k, v in table.items()])
     if report["per_operator"]:
         if "detected" in report.get("operators_source", []):
-            lines += ["", "Operators of a learned adversary are those whose traces its queries show "
-                      "(`agents.scripted.detected_operators`); paraphrases, synonyms, typos and reordering leave none."]
+            lines += ["", ("Operators of a learned adversary are those whose traces its queries show "
+                           "(`agents.scripted.detected_operators`); paraphrases, synonyms, typos and reordering "
+                           "leave none.")]
         lines += _table(("operator", "attacks", "accuracy", "clean, same tasks", "drop (points)"), [
             (k, v["n"], _pct(v["accuracy"]), _pct(v["clean_accuracy_same_tasks"]), _pct(v["accuracy_drop"]))
             for k, v in report["per_operator"].items()])
