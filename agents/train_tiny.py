@@ -43,7 +43,7 @@ from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTra
 from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.scripted import OPERATORS, ScriptedAdversary
 from envs.domains import DomainTasks
-from envs.tool_duel import QUERY_SYSTEM_PROMPT, fc_messages, query_prompt
+from envs.tool_duel import fc_messages, query_messages
 from fcgym import Task, format_calls, parse_calls
 
 PAD, EOS, UNK = "<|pad|>", "<|eos|>", "<|unk|>"
@@ -280,8 +280,7 @@ class Examples:
         if self.role == "fc":
             query = self.rewrite(task) if self.rng.random() < self.adversarial_fraction else task.query
             return fc_messages(query), tools, fc_target(task)
-        messages = [{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(task)}]
-        return messages, tools, self.rewrite(task)
+        return query_messages(task), tools, self.rewrite(task)
 
 
 def encode(tokenizer, messages: list[dict], tools: list[dict], reply: str) -> tuple[list[int], list[int]]:

@@ -29,7 +29,7 @@ from agents.hf import HFAgent  # noqa: E402
 from agents.scripted import KeywordFC, ScriptedAdversary  # noqa: E402
 from agents.train_tiny import encode, fc_target  # noqa: E402
 from envs.domains import DomainTasks  # noqa: E402
-from envs.tool_duel import QUERY_SYSTEM_PROMPT, fc_messages, query_prompt  # noqa: E402
+from envs.tool_duel import fc_messages, query_messages  # noqa: E402
 from fcgym import ParseError, Task, check, parse_calls  # noqa: E402
 from fcgym.checker import Verdict  # noqa: E402
 from fcgym.validity import check_query  # noqa: E402
@@ -149,8 +149,7 @@ def main() -> None:
                                     seed=args.seed)
     print(f"\nQuery model {args.query} ({query.model.num_parameters():,} parameters), greedy")
     tools = [[t.schema() for t in task.tools] for task in tasks]
-    prompts = [([{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(t)}],
-                tool_list) for t, tool_list in zip(tasks, tools)]
+    prompts = [(query_messages(t), tool_list) for t, tool_list in zip(tasks, tools)]
     start = time.time()
     written = answer(query, prompts, args.batch_size)
     seconds = time.time() - start

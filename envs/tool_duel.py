@@ -105,6 +105,11 @@ def fc_messages(query: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": FC_SYSTEM_PROMPT}, {"role": "user", "content": query}]
 
 
+def query_messages(task: Task) -> list[dict[str, str]]:
+    """The chat ``query_0`` observes for ``task`` (the tools come beside it)."""
+    return [{"role": "system", "content": QUERY_SYSTEM_PROMPT}, {"role": "user", "content": query_prompt(task)}]
+
+
 def query_prompt(task: Task) -> str:
     """The user message ``query_0`` sees: the target calls (without omittable arguments) and the seed query."""
     targets = ", ".join(['{"name": ' + _json_string(call.name) + ', "arguments": ' + _object_json(call.arguments) + "}"

@@ -10,7 +10,18 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 
 from envs import TOOL_DUEL_ID, make
 from envs.domains import DomainTasks, make_task
-from envs.tool_duel import FC, QUERY, decode_observation, env, messages_json, parallel_env, query_prompt, tools_json
+from envs.tool_duel import (
+    FC,
+    QUERY,
+    decode_observation,
+    env,
+    fc_messages,
+    messages_json,
+    parallel_env,
+    query_messages,
+    query_prompt,
+    tools_json,
+)
 
 SEED = 5
 
@@ -365,3 +376,12 @@ def test_render_shows_the_tool_results_of_the_last_turn():
     env.step({QUERY: task.query, FC: ""})
     env.step({QUERY: "", FC: calls})
     assert task.answers and "  tool: " in env.render()
+
+
+def test_the_message_helpers_build_what_each_agent_observes():
+    game = parallel_env()
+    observations, _ = game.reset(seed=5)
+    task = game.duel.task
+    assert decode_observation(observations[QUERY])[0] == query_messages(task)
+    observations, *_ = game.step({QUERY: task.query, FC: ""})
+    assert decode_observation(observations[FC])[0] == fc_messages(task.query)
