@@ -48,25 +48,49 @@ def frozen_copy(agent: HFAgent, temperature: float, seed: int) -> HFAgent:
                    max_new_tokens=agent.max_new_tokens, seed=seed, call_style=agent.call_style)
 
 
-def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig) -> dict[str, float]:
+class RecordedQueries:
+    """Plays ``query_0`` by replaying the queries of an earlier evaluation, in the order of its tasks."""
+
+    def __init__(self, queries: list[str]):
+        self.queries = queries
+
+    def act_batch(self, prompts: list) -> list[str]:
+        if len(prompts) != len(self.queries):
+            raise ValueError(f"{len(self.queries)} recorded queries for {len(prompts)} tasks")
+        return list(self.queries)
+
+
+def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None = None,
+             trained: str | None = None) -> dict[str, float]:
     """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy), with
-    each task's outcome (None where the query model's query was invalid)."""
+    each task's outcome (None where the query model's query was invalid) and query.
+
+    ``since`` (an earlier evaluation) and ``trained`` (the one role that trained after it) reuse what cannot have
+    changed: the clean outcomes when only the query model trained, the query model's queries when only the FC
+    model did (both are seeded, so a rerun would give the same)."""
     envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
     seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
-    attacker = HFAgent(query.model, query.tokenizer, temperature=query.temperature,
-                       max_new_tokens=query.max_new_tokens, seed=config.seed)
-    clean = play_duels(envs, seeds, None, greedy_fc)
+    if since is not None and trained == QUERY:
+        clean_outcomes = since["eval/clean_outcomes"]
+    else:
+        clean_outcomes = [e.fc_correct for e in play_duels(envs, seeds, None, greedy_fc)]
+    if since is not None and trained == FC and "eval/attacked_queries" in since:  # older runs lack them
+        attacker = RecordedQueries(since["eval/attacked_queries"])
+    else:
+        attacker = HFAgent(query.model, query.tokenizer, temperature=query.temperature,
+                           max_new_tokens=query.max_new_tokens, seed=config.seed)
     attacked = play_duels(envs, seeds, attacker, greedy_fc)
     valid = [e for e in attacked if e.query_valid]
     return {
-        "eval/fc_clean_success": sum(e.fc_correct for e in clean) / len(clean),
+        "eval/fc_clean_success": sum(clean_outcomes) / len(clean_outcomes),
         "eval/fc_attacked_success": sum(e.fc_correct for e in valid) / max(1, len(valid)),
         "eval/query_valid_rate": len(valid) / len(attacked),
-        "eval/tasks": len(clean),
+        "eval/tasks": len(clean_outcomes),
         "eval/valid_queries": len(valid),
-        "eval/clean_outcomes": [e.fc_correct for e in clean],
+        "eval/clean_outcomes": clean_outcomes,
         "eval/attacked_outcomes": [e.fc_correct if e.query_valid else None for e in attacked],
+        "eval/attacked_queries": [e.query for e in attacked],
     }
 
 
@@ -160,7 +184,7 @@ def main(config: DictConfig) -> None:
         query_reward = sum(e.rewards[QUERY] for e in query_episodes) / len(query_episodes)
         rows.append({"round": round_index, "phase": "query", "train/query_mean_reward": query_reward,
                      "train/adversarial_queries": len(records), "train/operator_mix": operator_mix(records),
-                     **evaluate(fc.agent, query.agent, config)})
+                     **evaluate(fc.agent, query.agent, config, since=rows[-1], trained=QUERY)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
 
@@ -169,7 +193,8 @@ def main(config: DictConfig) -> None:
                                    lessons=query_episodes)
         step += config.fc_iterations
         rows.append({"round": round_index, "phase": "fc", "train/fc_mean_reward":
-                     sum(e.rewards[FC] for e in episodes) / len(episodes), **evaluate(fc.agent, query.agent, config)})
+                     sum(e.rewards[FC] for e in episodes) / len(episodes),
+                     **evaluate(fc.agent, query.agent, config, since=rows[-1], trained=FC)})
         logger.log(step, rows[-1])
         pools["fc"].append(frozen_copy(fc.agent, 0.0, config.seed + round_index))
         for name, learner in learners.items():

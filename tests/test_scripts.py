@@ -106,3 +106,26 @@ def test_the_fc_trainer_imitates_the_lessons_it_is_given(tmp_path):
     ppo_fc.train(args, lessons=[lost, lost])
     row = metrics(tmp_path)[0]
     assert row["fc/demonstrations"] >= 1 and row["fc/imitation_loss"] > 0
+
+
+def test_selfplay_evaluation_reuses_only_what_the_phase_left_unchanged():
+    from omegaconf import OmegaConf
+
+    from agents.factory import build_agent
+    from agents.selfplay import evaluate
+    from envs.tool_duel import FC, QUERY
+
+    config = OmegaConf.create({"seed": 0, "eval_tasks": 4, "tasks": {}, "env": {"max_turns": 1}})
+    fc = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 48})
+    query = build_agent({"kind": "tiny", "role": "query", "seed": 0, "max_new_tokens": 48})
+    full = evaluate(fc, query, config)
+    assert evaluate(fc, query, config, since=full, trained=QUERY) == full  # neither model changed: all agree
+    assert evaluate(fc, query, config, since=full, trained=FC) == full
+    # what is reused is taken from `since`, and nothing else is
+    since = {**full, "eval/clean_outcomes": [False] * 4, "eval/attacked_queries": ["What is 2 + 2?"] * 4}
+    after_query_phase = evaluate(fc, query, config, since=since, trained=QUERY)
+    assert after_query_phase["eval/clean_outcomes"] == [False] * 4
+    assert after_query_phase["eval/attacked_queries"] == full["eval/attacked_queries"]
+    after_fc_phase = evaluate(fc, query, config, since=since, trained=FC)
+    assert after_fc_phase["eval/attacked_queries"] == ["What is 2 + 2?"] * 4
+    assert after_fc_phase["eval/clean_outcomes"] == full["eval/clean_outcomes"]
