@@ -75,6 +75,11 @@ class PPOConfig:
     warmup_updates: int = 0
     """Optimizer steps over which the learning rate rises linearly to ``learning_rate`` (0: none). A cold Adam's
     first step moves every weight by the full learning rate."""
+    entropy_top_fraction: float = 1.0
+    """Train the policy on this share of each minibatch's reply tokens, those where it is least sure (highest
+    entropy), as in Wang et al. 2025, "high-entropy minority tokens" (1: every token). A rewrite is mostly copied
+    text the policy is sure of; its few uncertain tokens are the choices that win or lose, and the others' share
+    of the gradient is noise that erodes the copying. The value loss still sees every token."""
     imitation_coef: float = 0.0
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
     trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
@@ -248,6 +253,14 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def _most_uncertain(entropy: torch.Tensor, mask: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``mask`` narrowed to its ``fraction`` of tokens with the highest ``entropy`` (ties at the cut kept)."""
+    if fraction >= 1.0 or not mask.any():
+        return mask
+    cut = torch.quantile(entropy[mask.bool()], 1.0 - fraction)
+    return mask * (entropy >= cut)
+
+
 def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
     """Set the learning rate for the next step from the steps the optimizer has taken (kept in its saved state)."""
     if config.warmup_updates <= 0:
@@ -343,7 +356,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             advantage = advantages[members]
             surrogate = torch.max(-advantage * ratio,
                                   -advantage * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
-            policy_loss = _masked_mean(surrogate, m)
+            policy_loss = _masked_mean(surrogate, _most_uncertain(entropy.detach(), m, config.entropy_top_fraction))
             value_loss = 0.5 * _masked_mean((values - returns[members]) ** 2, m)
             entropy_mean = _masked_mean(entropy, m)
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean

@@ -16,6 +16,7 @@ from agents.ppo import (
     Learner,
     PPOConfig,
     TrainerArgs,
+    _most_uncertain,
     _pack,
     _warm_up,
     advantages_and_returns,
@@ -39,6 +40,15 @@ def _lrs(config: PPOConfig, steps: int, optimizer: torch.optim.Optimizer) -> lis
         used.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
     return used
+
+
+def test_the_policy_trains_on_its_most_uncertain_reply_tokens_only():
+    entropy = torch.tensor([[0.0, 2.0, 0.5, 9.0], [1.0, 3.0, 0.1, 0.2]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])  # the 9.0 is padding, never chosen
+    assert _most_uncertain(entropy, mask, 1.0) is mask
+    assert _most_uncertain(entropy, mask, 2 / 7).tolist() == [[0, 1, 0, 0], [0, 1, 0, 0]]
+    assert _most_uncertain(entropy, mask, 3 / 7).tolist() == [[0, 1, 0, 0], [1, 1, 0, 0]]
+    assert _most_uncertain(entropy, torch.zeros_like(mask), 0.2).sum() == 0
 
 
 def test_warmup_rises_linearly_and_resumes_from_the_optimizer_state():
