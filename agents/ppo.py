@@ -54,7 +54,11 @@ class PPOConfig:
     ent_coef: float = 0.0
     """Entropy-bonus coefficient."""
     kl_coef: float = 0.05
-    """Per-token KL penalty to the frozen reference policy."""
+    """Per-token KL penalty to the frozen reference policy, paid in the reward (as in RLHF's PPO)."""
+    kl_loss_coef: float = 0.0
+    """Weight of a KL term to the reference in the loss, on every reply token (GRPO's ``beta``, its k3 estimator):
+    it holds each token near the reference directly, including tokens the policy loss leaves out
+    (`entropy_top_fraction`)."""
     gamma: float = 1.0
     """Discount over reply tokens."""
     gae_lambda: float = 0.95
@@ -315,8 +319,8 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     log-likelihood (at that temperature), weighted.
 
     Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length
-    and come in a random order in every epoch. With ``kl_coef=0`` the reference model is never run, and with
-    ``advantage="reward"`` and ``vf_coef=0`` neither is the critic before the update."""
+    and come in a random order in every epoch. With ``kl_coef=0`` and ``kl_loss_coef=0`` the reference model is
+    never run, and with ``advantage="reward"`` and ``vf_coef=0`` neither is the critic before the update."""
     batch = make_batch(samples, rewards, pad_id)
     mask = batch.reply_mask.float()
     chunks = length_minibatches(batch.lengths, config.num_minibatches)
@@ -326,7 +330,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
         old_values = torch.zeros_like(batch.old_logprobs)
         for rows, width in chunks:
             inputs = packed_inputs(batch, rows, width, dtype)
-            if config.kl_coef:
+            if config.kl_coef or config.kl_loss_coef:
                 members, logits = at_replies(batch, rows, reference(**inputs).logits)
                 ref_logprobs[members] = _token_stats(logits, batch.targets[members], temperature)[0]
             if config.advantage == "gae" or config.vf_coef:
@@ -345,6 +349,8 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
     if imitating:
         stats["imitation_loss"] = []
+    if config.kl_loss_coef:
+        stats["kl_loss"] = []
     for _ in range(config.update_epochs):
         for index in torch.randperm(len(chunks), generator=generator).tolist():
             rows, width = chunks[index]
@@ -360,6 +366,11 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             value_loss = 0.5 * _masked_mean((values - returns[members]) ** 2, m)
             entropy_mean = _masked_mean(entropy, m)
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
+            if config.kl_loss_coef:
+                to_reference = ref_logprobs[members] - new_logprobs
+                kl_loss = _masked_mean(to_reference.exp() - to_reference - 1, m)
+                loss = loss + config.kl_loss_coef * kl_loss
+                stats["kl_loss"].append(kl_loss.item())
             if imitating:
                 shown_rows, shown_width = shown_chunks[index % len(shown_chunks)]
                 shown_members, shown_logits, _ = at_replies(

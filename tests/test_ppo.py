@@ -231,6 +231,25 @@ def test_imitation_raises_the_likelihood_of_the_demonstrated_reply():
     assert imitation_loss(0.0) == (None, None)  # off: nothing computed
 
 
+def test_a_kl_loss_pulls_every_reply_token_back_to_the_reference():
+    agent = build_agent({"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 30})
+    samples = agent.sample([([{"role": "user", "content": "Freeze my travel card."}], [])] * 4)
+    reference = build_agent({"kind": "tiny", "role": "fc"}).model
+    with torch.no_grad():
+        for weight in reference.parameters():
+            weight.add_(0.02 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
+
+    def kl_losses(coef: float) -> list:
+        learner = Learner(build_agent({"kind": "tiny", "role": "fc", "seed": 0}),
+                          PPOConfig(learning_rate=1e-3, kl_coef=0.0, kl_loss_coef=coef, entropy_top_fraction=0.2),
+                          seed=0, reference=reference)
+        return [learner.update(samples, [0.0] * 4).get("kl_loss") for _ in range(3)]
+
+    first, _, last = kl_losses(1.0)
+    assert first > 0 and last < 0.8 * first
+    assert kl_losses(0.0) == [None] * 3  # off: nothing computed
+
+
 def test_imitation_is_refused_under_ddp_instead_of_desynchronising_the_processes(monkeypatch):
     import agents.ppo
 
