@@ -62,17 +62,27 @@ def _margin(before: float, n_before: int, after: float, n_after: int) -> float:
     return 100 * 1.96 * variance ** 0.5
 
 
+def _flips(first: list, second: list) -> tuple[int, int, int]:
+    """Tasks scored in both evaluations (None: not scored), and how many of them went from failed to solved and
+    from solved to failed."""
+    pairs = [(b, a) for b, a in zip(first, second) if b is not None and a is not None]
+    return len(pairs), sum(a and not b for b, a in pairs), sum(b and not a for b, a in pairs)
+
+
 def _change(before: dict, after: dict, rate: str, outcomes: str, count: str) -> str:
     """``rate``'s change in points with the half-width of its 95 % interval. Where both evaluations scored the same
     tasks (the per-task ``outcomes`` agree on which count), the interval is the paired one, from the tasks that
-    changed their outcome, and those are given; otherwise the rates are taken as independent samples."""
+    changed their outcome, and those are given; otherwise the rates are taken as independent samples, and the
+    flips among the tasks scored both times are given beside them."""
     change = 100 * (after[rate] - before[rate])
     first, second = before.get(outcomes), after.get(outcomes)
-    if first is None or second is None or [x is None for x in first] != [x is None for x in second]:
+    if first is None or second is None or len(first) != len(second):
         return f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f})"
-    pairs = [(b, a) for b, a in zip(first, second) if b is not None]
-    gained, lost = sum(a and not b for b, a in pairs), sum(b and not a for b, a in pairs)
-    variance = ((gained + lost) / len(pairs) - ((gained - lost) / len(pairs)) ** 2) / len(pairs) if pairs else 0.0
+    scored, gained, lost = _flips(first, second)
+    if [x is None for x in first] != [x is None for x in second]:
+        return (f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f}; "
+                f"tasks scored both times: {scored}, {gained} newly solved, {lost} newly failed)")
+    variance = ((gained + lost) / scored - ((gained - lost) / scored) ** 2) / scored if scored else 0.0
     return (f"{change:+.1f} points (+/- {100 * 1.96 * variance ** 0.5:.1f} paired: {gained} newly solved, "
             f"{lost} newly failed)")
 
@@ -87,7 +97,8 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
     lines += ["", "## What each phase changed, against what self-play should do", "",
               "(+/- x: half-width of a 95 % interval for the change; a change inside it may be chance. It is paired "
               "where both evaluations scored the same tasks with the same queries: clean tasks always, the query "
-              "model's queries across an FC phase.)", ""]
+              "model's queries across an FC phase. Across a query phase, the tasks whose queries were valid both times "
+              "are counted apart: the ones it newly beat are 'newly failed'.)", ""]
     for before, after in zip(rows, rows[1:]):
         attacked = 100 * (after["eval/fc_attacked_success"] - before["eval/fc_attacked_success"])
         clean = 100 * (after["eval/fc_clean_success"] - before["eval/fc_clean_success"])

@@ -33,7 +33,12 @@ def test_changes_on_the_same_tasks_get_a_paired_margin_and_their_flips(tmp_path)
     assert "FC success vs the query model +50.0 points (+/- 69.3 paired: 1 newly solved, 0 newly failed)" in fc_line
     requery = {**after, "phase": "query", "eval/attacked_outcomes": [None, True, True, None]}
     query_line = write_summary([after, requery], tmp_path).splitlines()[-1]
-    assert "FC success vs the query model +0.0 points (+/- 0.0)" in query_line  # other queries: not paired
+    # other queries, other valid tasks: an independent-samples margin, and the flips on the task valid both times
+    assert ("FC success vs the query model +0.0 points (+/- 0.0; tasks scored both times: 1, 0 newly solved, "
+            "0 newly failed)") in query_line
+    beaten = {**requery, "eval/fc_attacked_success": 0.5, "eval/attacked_outcomes": [False, True, False, None]}
+    query_line = write_summary([after, beaten], tmp_path).splitlines()[-1]
+    assert "tasks scored both times: 2, 0 newly solved, 2 newly failed)" in query_line
 
 
 def test_query_phases_give_the_operator_mix_of_the_queries_that_won(tmp_path):
