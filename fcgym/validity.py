@@ -265,7 +265,8 @@ def indirect_spans(text: str) -> list[tuple[int, int]]:
 def indirect_forms(text: str) -> set[tuple[str, str]]:
     """``(kind, phrase)`` for every indirect form (`INDIRECT_FORMS`) in ``text``, phrases in lower case."""
     lower = text.lower()
-    return {(kind, m.group(0)) for kind, patterns in INDIRECT_FORMS.items() for p in patterns for m in p.finditer(lower)}
+    return {(kind, match.group(0)) for kind, patterns in INDIRECT_FORMS.items()
+            for pattern in patterns for match in pattern.finditer(lower)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
