@@ -129,3 +129,13 @@ def test_selfplay_evaluation_reuses_only_what_the_phase_left_unchanged():
     after_fc_phase = evaluate(fc, query, config, since=since, trained=FC)
     assert after_fc_phase["eval/attacked_queries"] == ["What is 2 + 2?"] * 4
     assert after_fc_phase["eval/clean_outcomes"] == full["eval/clean_outcomes"]
+
+
+def test_eval_noise_rescores_the_same_tasks_with_other_query_samples():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_noise.py"), "--samplings", "2",
+                             "--eval-tasks", "3"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("3 held-out tasks (self-play seed 0)")
+    assert [line.split(":")[0] for line in lines[1:3]] == ["sampling seed 0", "sampling seed 1"]
+    assert "with nothing trained" in lines[-1] and "sd " in lines[-2]
