@@ -60,6 +60,12 @@ class RecordedQueries:
         return list(self.queries)
 
 
+def held_out(config: DictConfig) -> tuple[list, list[int]]:
+    """One env per held-out (test split) evaluation task, and the seeds that draw the run's ``eval_tasks``."""
+    envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
+    return envs, [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
+
+
 def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None = None,
              trained: str | None = None) -> dict[str, float]:
     """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy), with
@@ -68,8 +74,7 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None
     ``since`` (an earlier evaluation) and ``trained`` (the one role that trained after it) reuse what cannot have
     changed: the clean outcomes when only the query model trained, the query model's queries when only the FC
     model did (both are seeded, so a rerun would give the same)."""
-    envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
-    seeds = [EVAL_SEED_OFFSET + config.seed * 1_000 + i for i in range(config.eval_tasks)]
+    envs, seeds = held_out(config)
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
     if since is not None and trained == QUERY:
         clean_outcomes = since["eval/clean_outcomes"]

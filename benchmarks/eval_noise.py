@@ -13,14 +13,14 @@ import statistics
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.factory import build_agent  # noqa: E402
 from agents.hf import HFAgent  # noqa: E402
-from agents.ppo import domain_tasks  # noqa: E402
 from agents.rollout import play_duels  # noqa: E402
-from agents.selfplay import EVAL_SEED_OFFSET  # noqa: E402
-from envs.tool_duel import parallel_env  # noqa: E402
+from agents.selfplay import held_out  # noqa: E402
 
 
 def main() -> None:
@@ -32,8 +32,8 @@ def main() -> None:
     fc = build_agent({"kind": "tiny", "role": "fc", "seed": args.seed})
     query = build_agent({"kind": "tiny", "role": "query", "seed": args.seed, "temperature": 0.7})
     greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
-    envs = [parallel_env(tasks=domain_tasks({}, "test")) for _ in range(args.eval_tasks)]
-    seeds = [EVAL_SEED_OFFSET + args.seed * 1_000 + i for i in range(args.eval_tasks)]
+    envs, seeds = held_out(OmegaConf.create({"seed": args.seed, "eval_tasks": args.eval_tasks, "tasks": {},
+                                             "env": {}}))  # self-play's default tasks and env
     successes, valid_rates = [], []
     print(f"{args.eval_tasks} held-out tasks (self-play seed {args.seed}); query model at temperature 0.7")
     for sampling_seed in range(args.samplings):
