@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -84,6 +86,10 @@ class PPOConfig:
     entropy), as in Wang et al. 2025, "high-entropy minority tokens" (1: every token). A rewrite is mostly copied
     text the policy is sure of; its few uncertain tokens are the choices that win or lose, and the others' share
     of the gradient is noise that erodes the copying. The value loss still sees every token."""
+    max_forward_tokens: int = 2048
+    """Most positions one forward pass takes (rows times the longest row's width, padding included): a minibatch
+    goes through in passes of rows of similar length, their gradients summed into one optimizer step, so memory
+    stays bounded and short rows do not pay for a long one's padding. A row longer than this goes alone."""
     imitation_coef: float = 0.0
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
     trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
@@ -117,10 +123,9 @@ def save_value_head(head: ValueHead, directory: Path) -> None:
     save_file(head.state_dict(), directory / "value_head.safetensors")
 
 
-#: A sample joins the row of the samples before it when they share at least this share of its prompt...
+#: A sample joins the row of the samples before it when they share at least this share of its prompt, and the
+#: row costs no more than its members' own rows would (`_row_cost`).
 MIN_SHARED_PROMPT = 0.5
-#: ...and the row stays within this many times its longest member's own length (attention grows with its square).
-MAX_ROW_GROWTH = 4.0
 
 
 @dataclass
@@ -157,8 +162,16 @@ def _shared_length(first: list[int], other: list[int]) -> int:
     return shared
 
 
-def _pack(samples: list[Sample]) -> list[tuple[list[int], int]]:
-    """``(sample indices, shared prefix length)`` of each row (see `Batch`, `MIN_SHARED_PROMPT`, `MAX_ROW_GROWTH`)."""
+def _row_cost(width: int, hidden_size: int) -> int:
+    """The work of a forward pass over a row of ``width`` positions, up to a constant factor: per position about
+    ``12 h^2`` for the projections and the MLP, and ``4 h width`` for attention over the whole row (a masked
+    kernel computes all of it, whatever the segments may see)."""
+    return width * (3 * hidden_size + width)
+
+
+def _pack(samples: list[Sample], hidden_size: int) -> list[tuple[list[int], int]]:
+    """``(sample indices, shared prefix length)`` of each row (see `Batch` and `MIN_SHARED_PROMPT`), for a model
+    of ``hidden_size``."""
     rows: list[tuple[list[int], int]] = []
     for index, sample in enumerate(samples):
         if rows:
@@ -167,17 +180,18 @@ def _pack(samples: list[Sample]) -> list[tuple[list[int], int]]:
             candidates = [*members, index]
             width = common + sum(len(samples[i].prompt_ids) - common + len(samples[i].response_ids)
                                  for i in candidates)
-            longest = max(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in candidates)
-            if common >= MIN_SHARED_PROMPT * len(sample.prompt_ids) and width <= MAX_ROW_GROWTH * longest:
+            alone = sum(_row_cost(len(samples[i].prompt_ids) + len(samples[i].response_ids), hidden_size)
+                        for i in candidates)
+            if common >= MIN_SHARED_PROMPT * len(sample.prompt_ids) and _row_cost(width, hidden_size) <= alone:
                 rows[-1] = (candidates, common)
                 continue
         rows.append(([index], len(sample.prompt_ids)))
     return rows
 
 
-def make_batch(samples: list[Sample], rewards: list[float], pad_id: int) -> Batch:
-    """Pack ``samples`` into a `Batch`."""
-    packs = _pack(samples)
+def make_batch(samples: list[Sample], rewards: list[float], pad_id: int, hidden_size: int) -> Batch:
+    """Pack ``samples`` into a `Batch` for a model of ``hidden_size``."""
+    packs = _pack(samples, hidden_size)
     rows, positions, segments, row_of, predictor = [], [], [], [0] * len(samples), [[]] * len(samples)
     for row, (members, shared) in enumerate(packs):
         ids, pos, seg = list(samples[members[0]].prompt_ids[:shared]), list(range(shared)), [-1] * shared
@@ -275,11 +289,22 @@ def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
         group["lr"] = config.learning_rate * min(1.0, (taken + 1) / config.warmup_updates)
 
 
-def length_minibatches(lengths: torch.Tensor, count: int) -> list[tuple[torch.Tensor, int]]:
-    """The rows split into ``count`` minibatches of similar lengths, each with its width (its longest row): a
-    minibatch is cut to that width, so short rows do not pay for the longest one's padding."""
+def length_minibatches(lengths: torch.Tensor, count: int, forward_tokens: int) -> list[list[tuple[torch.Tensor, int]]]:
+    """The rows split into ``count`` minibatches of similar lengths (an optimizer step each), each a list of
+    forward passes ``(rows, width)`` of at most ``forward_tokens`` positions (rows times the pass's width, its
+    longest row; a longer row goes alone): short rows do not pay for the longest one's padding."""
     order = torch.argsort(lengths, descending=True, stable=True)
-    return [(rows, int(lengths[rows[0]])) for rows in order.tensor_split(min(count, len(order))) if len(rows)]
+    minibatches = []
+    for rows in order.tensor_split(min(count, len(order))):
+        passes, start = [], 0
+        while start < len(rows):
+            width = int(lengths[rows[start]])
+            size = max(1, forward_tokens // width)
+            passes.append((rows[start:start + size], width))
+            start += size
+        if passes:
+            minibatches.append(passes)
+    return minibatches
 
 
 def advantages_and_returns(token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
@@ -308,6 +333,22 @@ def advantages_and_returns(token_rewards: torch.Tensor, values: torch.Tensor, ma
     return advantages, returns
 
 
+def _token_share(batch: Batch, rows: torch.Tensor, passes: list[tuple[torch.Tensor, int]]) -> float:
+    """The share of a minibatch's reply tokens (its ``passes``) that lie in ``rows``: the weight of that pass's
+    per-token means, so the minibatch's loss is the mean over all its reply tokens."""
+    def tokens(selected: torch.Tensor) -> int:
+        return int(batch.reply_mask[torch.isin(batch.row, selected)].sum())
+
+    return tokens(rows) / max(1, tokens(torch.cat([r for r, _ in passes])))
+
+
+def _backward(policy: nn.Module, loss: torch.Tensor, sync: bool) -> None:
+    """Add ``loss``'s gradients; under DDP, processes average them only at a minibatch's last pass (``sync``)."""
+    skip_sync = not sync and isinstance(policy, DistributedDataParallel)
+    with policy.no_sync() if skip_sync else contextlib.nullcontext():
+        loss.backward()
+
+
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator, temperature: float = 1.0,
@@ -318,17 +359,19 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     ``imitation_coef``, each minibatch also takes its share of ``demonstrations`` and adds their mean negative
     log-likelihood (at that temperature), weighted.
 
-    Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length
-    and come in a random order in every epoch. With ``kl_coef=0`` and ``kl_loss_coef=0`` the reference model is
+    Samples share rows where their prompts share a prefix (`Batch`); minibatches group rows of similar length,
+    go through in forward passes of at most ``max_forward_tokens`` positions, and come in a random order in every
+    epoch. With ``kl_coef=0`` and ``kl_loss_coef=0`` the reference model is
     never run, and with ``advantage="reward"`` and ``vf_coef=0`` neither is the critic before the update."""
-    batch = make_batch(samples, rewards, pad_id)
+    hidden_size = reference.config.hidden_size
+    batch = make_batch(samples, rewards, pad_id, hidden_size)
     mask = batch.reply_mask.float()
-    chunks = length_minibatches(batch.lengths, config.num_minibatches)
+    minibatches = length_minibatches(batch.lengths, config.num_minibatches, config.max_forward_tokens)
     dtype = next(policy.parameters()).dtype
     with torch.no_grad():
         ref_logprobs = batch.old_logprobs.clone()
         old_values = torch.zeros_like(batch.old_logprobs)
-        for rows, width in chunks:
+        for rows, width in itertools.chain.from_iterable(minibatches):
             inputs = packed_inputs(batch, rows, width, dtype)
             if config.kl_coef or config.kl_loss_coef:
                 members, logits = at_replies(batch, rows, reference(**inputs).logits)
@@ -343,53 +386,65 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
         advantages, returns = advantages_and_returns(token_rewards, old_values, mask, config)
     imitating = bool(config.imitation_coef and demonstrations)
     if imitating:
-        shown = make_batch(list(demonstrations), [0.0] * len(demonstrations), pad_id)
-        shown_chunks = length_minibatches(shown.lengths, len(chunks))
+        shown = make_batch(list(demonstrations), [0.0] * len(demonstrations), pad_id, hidden_size)
+        shown_minibatches = length_minibatches(shown.lengths, len(minibatches), config.max_forward_tokens)
 
-    stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
-    if imitating:
-        stats["imitation_loss"] = []
-    if config.kl_loss_coef:
-        stats["kl_loss"] = []
+    def policy_pass(rows: torch.Tensor, width: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one forward pass over ``rows`` and its statistics, each a mean over its reply tokens."""
+        members, logits, values = at_replies(batch, rows, *policy(**packed_inputs(batch, rows, width, dtype)))
+        m = mask[members]
+        new_logprobs, entropy = _token_stats(logits, batch.targets[members], temperature)
+        log_ratio = (new_logprobs - batch.old_logprobs[members]) * m
+        ratio = log_ratio.exp()
+        advantage = advantages[members]
+        clipped = ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
+        surrogate = torch.max(-advantage * ratio, -advantage * clipped)
+        trained = _most_uncertain(entropy.detach(), m, config.entropy_top_fraction)
+        terms = {"policy_loss": _masked_mean(surrogate, trained),
+                 "value_loss": 0.5 * _masked_mean((values - returns[members]) ** 2, m),
+                 "entropy": _masked_mean(entropy, m)}
+        loss = terms["policy_loss"] + config.vf_coef * terms["value_loss"] - config.ent_coef * terms["entropy"]
+        if config.kl_loss_coef:
+            to_reference = ref_logprobs[members] - new_logprobs
+            terms["kl_loss"] = _masked_mean(to_reference.exp() - to_reference - 1, m)
+            loss = loss + config.kl_loss_coef * terms["kl_loss"]
+        with torch.no_grad():
+            terms["approx_kl"] = _masked_mean((ratio - 1) - log_ratio, m)
+            terms["clipfrac"] = _masked_mean(((ratio - 1).abs() > config.clip_coef).float(), m)
+        return loss, terms
+
+    def imitation_pass(rows: torch.Tensor, width: int) -> torch.Tensor:
+        """The mean negative log-likelihood of the demonstrations in ``rows``."""
+        members, logits, _ = at_replies(shown, rows, *policy(**packed_inputs(shown, rows, width, dtype)))
+        logprobs = _token_stats(logits, shown.targets[members], temperature)[0]
+        return -_masked_mean(logprobs, shown.reply_mask[members].float())
+
+    stats: dict[str, list[float]] = defaultdict(list)
     for _ in range(config.update_epochs):
-        for index in torch.randperm(len(chunks), generator=generator).tolist():
-            rows, width = chunks[index]
-            members, logits, values = at_replies(batch, rows, *policy(**packed_inputs(batch, rows, width, dtype)))
-            m = mask[members]
-            new_logprobs, entropy = _token_stats(logits, batch.targets[members], temperature)
-            log_ratio = (new_logprobs - batch.old_logprobs[members]) * m
-            ratio = log_ratio.exp()
-            advantage = advantages[members]
-            surrogate = torch.max(-advantage * ratio,
-                                  -advantage * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
-            policy_loss = _masked_mean(surrogate, _most_uncertain(entropy.detach(), m, config.entropy_top_fraction))
-            value_loss = 0.5 * _masked_mean((values - returns[members]) ** 2, m)
-            entropy_mean = _masked_mean(entropy, m)
-            loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
-            if config.kl_loss_coef:
-                to_reference = ref_logprobs[members] - new_logprobs
-                kl_loss = _masked_mean(to_reference.exp() - to_reference - 1, m)
-                loss = loss + config.kl_loss_coef * kl_loss
-                stats["kl_loss"].append(kl_loss.item())
-            if imitating:
-                shown_rows, shown_width = shown_chunks[index % len(shown_chunks)]
-                shown_members, shown_logits, _ = at_replies(
-                    shown, shown_rows, *policy(**packed_inputs(shown, shown_rows, shown_width, dtype)))
-                shown_logprobs = _token_stats(shown_logits, shown.targets[shown_members], temperature)[0]
-                imitation_loss = -_masked_mean(shown_logprobs, shown.reply_mask[shown_members].float())
-                loss = loss + config.imitation_coef * imitation_loss
-                stats["imitation_loss"].append(imitation_loss.item())
+        for index in torch.randperm(len(minibatches), generator=generator).tolist():
             optimizer.zero_grad()
-            loss.backward()
+            policy_passes = minibatches[index]
+            shown_passes = shown_minibatches[index % len(shown_minibatches)] if imitating else []
+            backwards_left = len(policy_passes) + len(shown_passes)
+            minibatch_stats: dict[str, float] = defaultdict(float)
+            for rows, width in policy_passes:
+                share = _token_share(batch, rows, policy_passes)
+                loss, terms = policy_pass(rows, width)
+                backwards_left -= 1
+                _backward(policy, loss * share, sync=not backwards_left)
+                for name, value in terms.items():
+                    minibatch_stats[name] += share * value.item()
+            for rows, width in shown_passes:
+                share = _token_share(shown, rows, shown_passes)
+                imitation_loss = imitation_pass(rows, width)
+                backwards_left -= 1
+                _backward(policy, config.imitation_coef * imitation_loss * share, sync=not backwards_left)
+                minibatch_stats["imitation_loss"] += share * imitation_loss.item()
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             _warm_up(optimizer, config)
             optimizer.step()
-            with torch.no_grad():
-                stats["policy_loss"].append(policy_loss.item())
-                stats["value_loss"].append(value_loss.item())
-                stats["entropy"].append(entropy_mean.item())
-                stats["approx_kl"].append(_masked_mean((ratio - 1) - log_ratio, m).item())
-                stats["clipfrac"].append(_masked_mean(((ratio - 1).abs() > config.clip_coef).float(), m).item())
+            for name, value in minibatch_stats.items():
+                stats[name].append(value)
     summary = {k: sum(v) / len(v) for k, v in stats.items()}
     if config.kl_coef:
         summary["kl_to_reference"] = _masked_mean(kl, mask).item()

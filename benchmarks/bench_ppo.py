@@ -56,16 +56,18 @@ LIKE_GRPO = PPOConfig(update_epochs=1, num_minibatches=1, kl_coef=0.0, advantage
 
 def bare_loop(model, batch, config: PPOConfig) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    chunks = length_minibatches(batch.lengths, config.num_minibatches)  # PPO's minibatches of its packed rows
+    # PPO's minibatches of its packed rows, in the same forward passes
+    minibatches = length_minibatches(batch.lengths, config.num_minibatches, config.max_forward_tokens)
     for _ in range(config.update_epochs):
-        for rows, width in chunks:
-            logits = model(**packed_inputs(batch, rows, width, torch.float32)).logits
-            members, logits = at_replies(batch, rows, logits)
-            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.targets[members], reduction="none")
-            reply = batch.reply_mask[members]
-            loss = (losses * reply).sum() / reply.sum()
+        for passes in minibatches:
             optimizer.zero_grad()
-            loss.backward()
+            for rows, width in passes:
+                logits = model(**packed_inputs(batch, rows, width, torch.float32)).logits
+                members, logits = at_replies(batch, rows, logits)
+                losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.targets[members],
+                                                           reduction="none")
+                reply = batch.reply_mask[members]
+                ((losses * reply).sum() / reply.sum()).backward()
             optimizer.step()
 
 
@@ -93,7 +95,7 @@ def update_vs_bare_loop() -> None:
     played = [e for e in episodes if e.samples]
     samples, rewards = [e.samples[0] for e in played], [e.rewards[FC] for e in played]
     config = PPOConfig()
-    batch = make_batch(samples, rewards, agent.pad_id)
+    batch = make_batch(samples, rewards, agent.pad_id, agent.model.config.hidden_size)
     bare_model = copy.deepcopy(agent.model).train()
     learner = Learner(agent, config, seed=0)
     bare = best_time(lambda: bare_loop(bare_model, batch, config))

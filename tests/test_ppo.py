@@ -81,11 +81,36 @@ def test_the_update_scores_replies_under_the_distribution_they_were_sampled_from
     assert abs(stats["kl_to_reference"]) < 1e-4
 
 
-def test_minibatches_split_the_rows_by_length_and_carry_their_longest_width():
+def test_minibatches_split_the_rows_by_length_into_passes_of_bounded_size():
     lengths = torch.tensor([5, 9, 2, 7, 3])
-    chunks = length_minibatches(lengths, 2)
-    assert [(rows.tolist(), width) for rows, width in chunks] == [([1, 3, 0], 9), ([4, 2], 3)]
-    assert [width for _, width in length_minibatches(lengths, 8)] == [9, 7, 5, 3, 2]  # never an empty minibatch
+    minibatches = length_minibatches(lengths, 2, forward_tokens=100)
+    assert [[(rows.tolist(), width) for rows, width in passes] for passes in minibatches] == [[([1, 3, 0], 9)],
+                                                                                             [([4, 2], 3)]]
+    assert [passes[0][1] for passes in length_minibatches(lengths, 8, 100)] == [9, 7, 5, 3, 2]  # none empty
+    # at most 14 positions a pass: 9 alone (and a row longer than that would go alone too), then 7 + 7
+    passes = length_minibatches(lengths, 1, forward_tokens=14)[0]
+    assert [(rows.tolist(), width) for rows, width in passes] == [([1], 9), ([3, 0], 7), ([4, 2], 3)]
+    assert [rows.tolist() for rows, _ in length_minibatches(lengths, 1, forward_tokens=4)[0]] == [[1], [3], [0],
+                                                                                                  [4], [2]]
+
+
+def test_an_update_in_several_forward_passes_takes_the_same_step_as_in_one():
+    """Passes of a minibatch sum their gradients weighted by their share of its reply tokens: the step is that of
+    the mean over all of them, as if the minibatch went through at once."""
+    spec = {"kind": "tiny", "role": "fc", "seed": 0, "max_new_tokens": 24}
+    tasks, rng = DomainTasks(split="test"), random.Random(0)
+    prompts = [([{"role": "user", "content": t.query}], [tool.schema() for tool in t.tools])
+               for t in (tasks.sample(rng) for _ in range(5))]
+    samples, rewards = build_agent(spec).sample(prompts), [1.0, -1.0, 0.5, -0.5, 0.0]
+    weights, stats = [], []
+    for forward_tokens in (1_000_000, 1):
+        learner = Learner(build_agent(spec), PPOConfig(num_minibatches=1, update_epochs=1, kl_coef=0.1,
+                                                          max_forward_tokens=forward_tokens), seed=0)
+        stats.append(learner.update(samples, rewards))
+        weights.append(torch.cat([p.detach().flatten() for p in learner.policy.parameters()]))
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+    assert stats[0].keys() == stats[1].keys()
+    assert all(abs(stats[0][k] - stats[1][k]) < 1e-5 for k in stats[0])
 
 
 def test_without_a_kl_penalty_the_reference_model_is_never_run():
@@ -111,10 +136,13 @@ def test_samples_sharing_a_prompt_share_a_row_within_bounds():
     samples = [sample(shared, 3), sample(shared, 5), sample(shared[:8] + [99, 98], 2), sample([5, 5, 5], 1),
                sample(shared, 30)]
     # 2 joins though its prompt leaves the row's after 8 tokens; 3 shares nothing with it, 4 nothing with 3
-    assert _pack(samples) == [([0, 1, 2], 8), ([3], 3), ([4], 10)]
-    # a row grows to at most MAX_ROW_GROWTH (4) times its longest member: 10 + 3 * 14 <= 4 * 13 < 10 + 3 * 15
-    assert [members for members, _ in _pack([sample(shared, 3)] * 15)] == [list(range(14)), [14]]
-    batch = make_batch(samples, [0.0] * 5, pad_id=0)
+    assert _pack(samples, hidden_size=8) == [([0, 1, 2], 8), ([3], 3), ([4], 10)]
+    # a row costs no more than its members alone, width * (3 * hidden + width): 14 rows of 13 cost
+    # 14 * 13 * 16 = 2912 >= (10 + 3 * 14) * (3 + 10 + 3 * 14) = 2860, a 15th would make 3190 > 3120
+    assert [members for members, _ in _pack([sample(shared, 3)] * 15, hidden_size=1)] == [list(range(14)), [14]]
+    # attention weighs less beside a wider model's projections: all 15 share the row
+    assert len(_pack([sample(shared, 3)] * 15, hidden_size=64)) == 1
+    batch = make_batch(samples, [0.0] * 5, pad_id=0, hidden_size=8)
     assert batch.lengths.tolist() == [8 + (2 + 3) + (2 + 5) + (2 + 2), 3 + 1, 10 + 30]
     assert batch.row.tolist() == [0, 0, 0, 1, 2]
     assert batch.predictor[0, :3].tolist() == [9, 10, 11]  # the last prompt token sits in sample 0's segment
@@ -132,7 +160,8 @@ def test_packed_rows_score_replies_as_the_sampler_did(role):
         prompts += [([{"role": "user", "content": task.query}], tools)] * 3
         prompts += [([{"role": "user", "content": "Now: " + task.query}], tools)]
     samples = agent.sample(prompts)
-    assert len(make_batch(samples, [0.0] * len(samples), agent.pad_id).lengths) <= len(samples) / 2
+    batch = make_batch(samples, [0.0] * len(samples), agent.pad_id, agent.model.config.hidden_size)
+    assert len(batch.lengths) <= len(samples) / 2
     stats = Learner(agent, PPOConfig(learning_rate=0.0), seed=0).update(samples, [1.0, -1.0] * (len(samples) // 2))
     assert stats["approx_kl"] < 1e-5 and stats["clipfrac"] == 0.0 and abs(stats["kl_to_reference"]) < 1e-4
 
