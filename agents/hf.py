@@ -35,7 +35,10 @@ class HFAgent:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.max_length = getattr(model.config, "max_position_embeddings", 2048)
         # transformers 5.24 renamed the KV-cache argument and output field from past_key_values to cache
-        self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        parameters = inspect.signature(model.forward).parameters
+        self.cache_name = "cache" if "cache" in parameters else "past_key_values"
+        # the vocabulary's logits at the last position only, where the model can (a prompt's would be large)
+        self.last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
         self.generator = torch.Generator()
         self.reset(seed)
 
@@ -91,49 +94,156 @@ class HFAgent:
 
     @torch.no_grad()
     def sample(self, prompts: list[Prompt]) -> list[Sample]:
-        """Sample one reply per prompt, batched, with the ids and log-probabilities of every reply token."""
+        """Sample one reply per prompt, batched, with the ids and log-probabilities of every reply token.
+
+        Consecutive prompts that share a prefix (a group: the same task's prompt, or the same tools) prefill it
+        once (`_split_prompts`); replies that have finished leave the batch (`FINISHED_SHARE_TO_DROP`), and the
+        cache grows as replies do (`CACHE_HEADROOM`), so each step attends over the rows and positions in use."""
         prompt_ids = [self.encode(prompt) for prompt in prompts]
         width = max(map(len, prompt_ids))
-        total = width + self.max_new_tokens
-        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompt_ids])
-        attention_mask = torch.zeros((len(prompts), total), dtype=torch.long)
-        for row, ids in enumerate(prompt_ids):
-            attention_mask[row, width - len(ids):width] = 1
-        position_ids = (attention_mask[:, :width].cumsum(-1) - 1).clamp(min=0)
-        # a preallocated cache: a growing one copies itself at every step, which dominates at these sizes
-        cache = StaticCache(config=self.model.config, max_cache_len=total)
-        cache_position = torch.arange(width)
+        capacity = width + min(self.max_new_tokens, CACHE_HEADROOM)
+        # preallocated: a cache that grows at every step copies itself at every step, which dominates at these sizes
+        cache = StaticCache(config=self.model.config, max_cache_len=capacity)
+        logits, attention_mask, position_ids = self._prefill(prompt_ids, cache, capacity)
+        rows = torch.arange(len(prompts))  # the prompt of each row still in the batch
         finished = torch.zeros(len(prompts), dtype=torch.bool)
-        tokens, logprobs = [], []
+        replies: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
         for step in range(self.max_new_tokens):
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask[:, : width + step],
-                             position_ids=position_ids, cache_position=cache_position, use_cache=True,
-                             **{self.cache_name: cache})
-            logits = out.logits[:, -1, :].float()
-            if self.temperature > 0:
-                step_logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
-                token = torch.multinomial(step_logprobs.exp(), 1, generator=self.generator).squeeze(1)
-            else:
-                step_logprobs = torch.log_softmax(logits, dim=-1)
-                token = logits.argmax(-1)
-            token = torch.where(finished, torch.full_like(token, self.pad_id), token)
-            tokens.append(token)
-            logprobs.append(step_logprobs.gather(1, token[:, None]).squeeze(1))
+            token, token_logprobs = self._next_tokens(logits)
+            for row, tok, logprob in zip(rows[~finished].tolist(), token[~finished].tolist(),
+                                         token_logprobs[~finished].tolist()):
+                replies[row].append(tok)
+                logprobs[row].append(logprob)
             finished |= token == self.eos_id
-            if finished.all():
+            if finished.all() or step == self.max_new_tokens - 1:
                 break
-            input_ids = token[:, None]
-            attention_mask[:, width + step] = 1
+            filled = width + step
+            dropping = bool(finished.sum() >= FINISHED_SHARE_TO_DROP * len(rows))
+            if dropping or filled == capacity:
+                kept = torch.nonzero(~finished).squeeze(1) if dropping else torch.arange(len(rows))
+                capacity = max(capacity, filled + min(CACHE_HEADROOM, self.max_new_tokens - step))
+                _reallocate(cache, kept, filled, capacity)
+                rows, token, finished = rows[kept], token[kept], finished[kept]
+                attention_mask, position_ids = attention_mask[kept], position_ids[kept]
+            attention_mask[:, filled] = 1
             position_ids = position_ids[:, -1:] + 1
-            cache_position = cache_position[-1:] + 1
-        token_matrix, logprob_matrix = torch.stack(tokens, 1).tolist(), torch.stack(logprobs, 1).tolist()
-        samples = []
-        for prompt, ids, lps in zip(prompt_ids, token_matrix, logprob_matrix):
-            length = ids.index(self.eos_id) + 1 if self.eos_id in ids else len(ids)
-            reply = ids[:length]
-            text = self.tokenizer.decode(reply, skip_special_tokens=True)
-            samples.append(Sample(text=text, prompt_ids=prompt, response_ids=reply, logprobs=lps[:length]))
-        return samples
+            logits = self._forward(token[:, None], attention_mask[:, : filled + 1], position_ids, filled, cache)
+        return [Sample(text=self.tokenizer.decode(reply, skip_special_tokens=True), prompt_ids=ids,
+                       response_ids=reply, logprobs=lps) for ids, reply, lps in zip(prompt_ids, replies, logprobs)]
+
+    def _prefill(self, prompt_ids: list[list[int]], cache: StaticCache,
+                 capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the prompts into ``cache`` (of ``capacity`` positions): ``(logits of each prompt's next token,
+        attention mask with room for the replies, last position ids)``. Each group's shared prefix goes through
+        once, then every prompt's suffix."""
+        groups, prefix_lengths, prefix_width = _split_prompts(prompt_ids)
+        width = max(map(len, prompt_ids))
+        attention_mask = torch.zeros((len(prompt_ids), width + self.max_new_tokens), dtype=torch.long)
+        group_of_row = torch.tensor([g for g, members in enumerate(groups) for _ in members])
+        if prefix_width:
+            prefixes = [prompt_ids[members[0]][:length] for members, length in zip(groups, prefix_lengths)]
+            prefix_ids, prefix_mask = _left_padded(prefixes, prefix_width, self.pad_id)
+            self._forward(prefix_ids, prefix_mask, (prefix_mask.cumsum(-1) - 1).clamp(min=0), 0, cache)
+            _reallocate(cache, group_of_row, prefix_width, capacity)
+            attention_mask[:, :prefix_width] = prefix_mask[group_of_row]
+        suffixes = [prompt_ids[row][prefix_lengths[g]:] for row, g in enumerate(group_of_row.tolist())]
+        suffix_ids, suffix_mask = _left_padded(suffixes, width - prefix_width, self.pad_id)
+        attention_mask[:, prefix_width:width] = suffix_mask
+        position_ids = (attention_mask[:, :width].cumsum(-1) - 1).clamp(min=0)[:, prefix_width:]
+        logits = self._forward(suffix_ids, attention_mask[:, :width], position_ids, prefix_width, cache)
+        return logits, attention_mask, position_ids
+
+    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                 start: int, cache: StaticCache) -> torch.Tensor:
+        """The logits after ``input_ids``, written into ``cache`` from position ``start``."""
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         cache_position=torch.arange(start, start + input_ids.shape[1]), use_cache=True,
+                         **{self.cache_name: cache}, **self.last_logits_only)
+        return out.logits[:, -1, :].float()
+
+    def _next_tokens(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One token per row, sampled at ``temperature`` (greedy at 0), and its log-probability."""
+        if self.temperature > 0:
+            step_logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
+            token = torch.multinomial(step_logprobs.exp(), 1, generator=self.generator).squeeze(1)
+        else:
+            step_logprobs = torch.log_softmax(logits, dim=-1)
+            token = logits.argmax(-1)
+        return token, step_logprobs.gather(1, token[:, None]).squeeze(1)
+
+
+#: Replies that have finished leave the decoding batch once they are this share of it (a step costs about its
+#: rows, and leaving copies the cache once).
+FINISHED_SHARE_TO_DROP = 0.125
+#: Positions the KV cache holds beyond those filled, and grows by when they are (each growth copies it once).
+CACHE_HEADROOM = 32
+#: Prompts' shared prefixes are prefilled apart when that saves at least this share of the positions prefilled.
+MIN_PREFILL_SAVING = 0.1
+
+
+def shared_prefix_length(first: list[int], other: list[int]) -> int:
+    """How many leading ids the two lists share."""
+    shared = 0
+    for a, b in zip(first, other):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
+def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[int], int]:
+    """``(groups of consecutive prompts, each group's prefix length, prefix width)`` for prefilling each group's
+    shared prefix once (one row per group, left-padded to the prefix width), then each prompt's suffix (one row
+    per prompt, left-padded to the suffix width). The two widths add up to the longest prompt, so decoding
+    attends over no more positions than in one left-padded batch; every prompt keeps at least its last id in
+    its suffix (its logits start the reply). Of the suffix widths that change the grouping, the one whose two
+    prefills take the fewest positions wins, if it saves `MIN_PREFILL_SAVING` of one pass over whole prompts."""
+    longest = max(map(len, prompt_ids))
+    # a run of consecutive prompts shares the least of its neighbours' shared prefixes, less its shortest's last id
+    shared = [min(shared_prefix_length(a, b), len(a) - 1, len(b) - 1) for a, b in zip(prompt_ids, prompt_ids[1:])]
+
+    def grouped(suffix_width: int) -> list[list[int]]:
+        groups, common, widest = [[0]], len(prompt_ids[0]) - 1, len(prompt_ids[0])
+        for index, overlap in enumerate(shared, start=1):
+            common, widest = min(common, overlap), max(widest, len(prompt_ids[index]))
+            if widest - common <= suffix_width:
+                groups[-1].append(index)
+            else:
+                groups.append([index])
+                common, widest = len(prompt_ids[index]) - 1, len(prompt_ids[index])
+        return groups
+
+    pairs = zip(prompt_ids, prompt_ids[1:], shared)
+    candidates = {longest} | {max(len(a), len(b)) - overlap for a, b, overlap in pairs}
+    def positions(suffix_width: int) -> int:
+        return len(grouped(suffix_width)) * (longest - suffix_width) + len(prompt_ids) * suffix_width
+
+    suffix_width = min(candidates, key=lambda w: (positions(w), -w))
+    if positions(suffix_width) > (1 - MIN_PREFILL_SAVING) * len(prompt_ids) * longest:
+        suffix_width = longest
+    groups = grouped(suffix_width)
+    prefix_lengths = [max(0, max(len(prompt_ids[i]) for i in members) - suffix_width) for members in groups]
+    return groups, prefix_lengths, longest - suffix_width
+
+
+def _left_padded(sequences: list[list[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, attention mask)`` of ``sequences`` left-padded to ``width``."""
+    ids = torch.tensor([[pad_id] * (width - len(s)) + list(s) for s in sequences], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], dtype=torch.long)
+    return ids, mask
+
+
+def _reallocate(cache: StaticCache, rows: torch.Tensor, filled: int, capacity: int) -> None:
+    """Make ``rows`` of the cache (in that order, repeats allowed) its whole batch, holding ``capacity``
+    positions of which the first ``filled`` are kept."""
+    for layer in cache.layers:
+        for name in ("keys", "values"):
+            old = getattr(layer, name)
+            new = old.new_zeros((len(rows), old.shape[1], capacity, old.shape[3]))
+            new[:, :, :filled] = old[rows, :, :filled]
+            setattr(layer, name, new)
+        layer.batch_size, layer.max_cache_len = len(rows), capacity
 
 
 ELISION = " [...] "

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents.factory import TINY_DIR, build_agent
-from agents.hf import AgentLoadError, HFAgent
+from agents.hf import AgentLoadError, HFAgent, _split_prompts
 from agents.rollout import play_duels
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, parallel_env
@@ -78,3 +78,33 @@ def test_smollm2_from_its_gguf_plays_both_roles():
                                     temperature=0.0, max_new_tokens=12, seed=0)
     episodes = play_duels([parallel_env()], [0], agent, agent)
     assert isinstance(episodes[0].query, str) and episodes[0].rewards
+
+
+def test_prompts_that_share_a_prefix_are_split_where_prefilling_costs_least():
+    same, other = [5] * 10 + [6], [7] * 4
+    groups, prefix_lengths, prefix_width = _split_prompts([same, same, same, other])
+    assert (groups, prefix_lengths, prefix_width) == ([[0, 1, 2], [3]], [10, 3], 10)  # suffix width 1 (the last id)
+    assert _split_prompts([[1, 2], [3, 4, 5]])[2] == 0  # nothing shared: one pass over the whole prompts
+    # a group whose prompts part early needs a wide suffix; prefilling all alone beats joining them then
+    assert _split_prompts([[1] * 20, [1] + [2] * 19])[2] == 0
+    assert _split_prompts([[1] * 20, [1] * 18 + [2, 3]])[:2] == ([[0, 1]], [18])
+
+
+def test_a_batch_samples_what_each_prompt_would_alone():
+    """Shared prefixes prefilled once, finished replies leaving the batch: each reply is the one its prompt gets
+    alone (greedy), with the same log-probabilities."""
+    # replies longer than CACHE_HEADROOM: the cache grows
+    agent = HFAgent.from_pretrained(TINY_DIR / "fc", temperature=0.0, max_new_tokens=120)
+    tasks, rng = DomainTasks(split="test"), random.Random(1)
+    prompts = []
+    for task in (tasks.sample(rng) for _ in range(3)):
+        tools = [tool.schema() for tool in task.tools]
+        prompts += [([{"role": "user", "content": task.query}], tools)] * 2
+        prompts += [([{"role": "user", "content": "Please: " + task.query}], tools), PROMPT]
+    assert _split_prompts([agent.encode(prompt) for prompt in prompts])[2] > 0  # shared prefixes prefilled apart
+    batched = agent.sample(prompts)
+    assert len({len(s.response_ids) for s in batched}) > 2  # replies end at different steps
+    for prompt, sample in zip(prompts, batched):
+        alone = agent.sample([prompt])[0]
+        assert sample.response_ids == alone.response_ids and sample.prompt_ids == alone.prompt_ids
+        assert max(abs(a - b) for a, b in zip(sample.logprobs, alone.logprobs)) < 1e-4
