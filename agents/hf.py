@@ -240,8 +240,9 @@ def _reallocate(cache: StaticCache, rows: torch.Tensor, filled: int, capacity: i
     for layer in cache.layers:
         for name in ("keys", "values"):
             old = getattr(layer, name)
-            new = old.new_zeros((len(rows), old.shape[1], capacity, old.shape[3]))
-            new[:, :, :filled] = old[rows, :, :filled]
+            new = old.new_empty((len(rows), old.shape[1], capacity, old.shape[3]))
+            torch.index_select(old[:, :, :filled], 0, rows, out=new[:, :, :filled])
+            new[:, :, filled:] = 0  # never attended to, but a NaN there would reach the outputs through the mask
             setattr(layer, name, new)
         layer.batch_size, layer.max_cache_len = len(rows), capacity
 
