@@ -1,8 +1,10 @@
 """Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``.
 
-`HFAgent` samples a batch of replies with a preallocated KV cache, seeded, and keeps each reply's token ids and
-log-probabilities, so it is also a `TrainableAgent` for the PPO trainers; `HFAgent.demonstration` gives the
-tokens of a reply it should have written (the target calls in its ``call_style``), for imitation.
+`HFAgent` samples a batch of replies, seeded, and keeps each reply's token ids and log-probabilities, so it is
+also a `TrainableAgent` for the PPO trainers. A batch prefills the prefix its prompts share (a group's) once,
+decodes only the replies still running and attends over the positions in use (`HFAgent.sample`).
+`HFAgent.demonstration` gives the tokens of a reply it should have written (the target calls in its
+``call_style``), for imitation.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel
 
 from agents.base import Agent, Sample, reset_agent
 from agents.factory import build_agent
-from agents.hf import HFAgent
+from agents.hf import HFAgent, shared_prefix_length
 from agents.rollout import Episode
 from agents.runs import RunLogger, save_config, seed_everything
 from envs.domains import DomainTasks
@@ -89,7 +89,8 @@ class PPOConfig:
     max_forward_tokens: int = 2048
     """Most positions one forward pass takes (rows times the longest row's width, padding included): a minibatch
     goes through in passes of rows of similar length, their gradients summed into one optimizer step, so memory
-    stays bounded and short rows do not pay for a long one's padding. A row longer than this goes alone."""
+    stays bounded and short rows do not pay for a long one's padding. A row longer than this goes alone. Under
+    DDP a minibatch goes in one pass (each process's passes would differ in number)."""
     imitation_coef: float = 0.0
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
     trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
@@ -153,15 +154,6 @@ class Batch:
     rewards: torch.Tensor
 
 
-def _shared_length(first: list[int], other: list[int]) -> int:
-    shared = 0
-    for a, b in zip(first, other):
-        if a != b:
-            break
-        shared += 1
-    return shared
-
-
 def _row_cost(width: int, hidden_size: int) -> int:
     """The work of a forward pass over a row of ``width`` positions, up to a constant factor: per position about
     ``12 h^2`` for the projections and the MLP, and ``4 h width`` for attention over the whole row (a masked
@@ -176,7 +168,7 @@ def _pack(samples: list[Sample], hidden_size: int) -> list[tuple[list[int], int]
     for index, sample in enumerate(samples):
         if rows:
             members, shared = rows[-1]
-            common = _shared_length(samples[members[0]].prompt_ids[:shared], sample.prompt_ids)
+            common = shared_prefix_length(samples[members[0]].prompt_ids[:shared], sample.prompt_ids)
             candidates = [*members, index]
             width = common + sum(len(samples[i].prompt_ids) - common + len(samples[i].response_ids)
                                  for i in candidates)
@@ -289,17 +281,18 @@ def _warm_up(optimizer: torch.optim.Optimizer, config: PPOConfig) -> None:
         group["lr"] = config.learning_rate * min(1.0, (taken + 1) / config.warmup_updates)
 
 
-def length_minibatches(lengths: torch.Tensor, count: int, forward_tokens: int) -> list[list[tuple[torch.Tensor, int]]]:
+def length_minibatches(lengths: torch.Tensor, count: int,
+                       forward_tokens: int | None) -> list[list[tuple[torch.Tensor, int]]]:
     """The rows split into ``count`` minibatches of similar lengths (an optimizer step each), each a list of
     forward passes ``(rows, width)`` of at most ``forward_tokens`` positions (rows times the pass's width, its
-    longest row; a longer row goes alone): short rows do not pay for the longest one's padding."""
+    longest row; a longer row goes alone; None: one pass): short rows do not pay for the longest one's padding."""
     order = torch.argsort(lengths, descending=True, stable=True)
     minibatches = []
     for rows in order.tensor_split(min(count, len(order))):
         passes, start = [], 0
         while start < len(rows):
             width = int(lengths[rows[start]])
-            size = max(1, forward_tokens // width)
+            size = len(rows) if forward_tokens is None else max(1, forward_tokens // width)
             passes.append((rows[start:start + size], width))
             start += size
         if passes:
@@ -342,13 +335,6 @@ def _token_share(batch: Batch, rows: torch.Tensor, passes: list[tuple[torch.Tens
     return tokens(rows) / max(1, tokens(torch.cat([r for r, _ in passes])))
 
 
-def _backward(policy: nn.Module, loss: torch.Tensor, sync: bool) -> None:
-    """Add ``loss``'s gradients; under DDP, processes average them only at a minibatch's last pass (``sync``)."""
-    skip_sync = not sync and isinstance(policy, DistributedDataParallel)
-    with policy.no_sync() if skip_sync else contextlib.nullcontext():
-        loss.backward()
-
-
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
                samples: list[Sample], rewards: list[float], pad_id: int, config: PPOConfig,
                generator: torch.Generator, temperature: float = 1.0,
@@ -366,7 +352,9 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     hidden_size = reference.config.hidden_size
     batch = make_batch(samples, rewards, pad_id, hidden_size)
     mask = batch.reply_mask.float()
-    minibatches = length_minibatches(batch.lengths, config.num_minibatches, config.max_forward_tokens)
+    # under DDP every process must make the same passes (each one's backward averages gradients): one a minibatch
+    forward_tokens = None if isinstance(policy, DistributedDataParallel) else config.max_forward_tokens
+    minibatches = length_minibatches(batch.lengths, config.num_minibatches, forward_tokens)
     dtype = next(policy.parameters()).dtype
     with torch.no_grad():
         ref_logprobs = batch.old_logprobs.clone()
@@ -387,7 +375,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     imitating = bool(config.imitation_coef and demonstrations)
     if imitating:
         shown = make_batch(list(demonstrations), [0.0] * len(demonstrations), pad_id, hidden_size)
-        shown_minibatches = length_minibatches(shown.lengths, len(minibatches), config.max_forward_tokens)
+        shown_minibatches = length_minibatches(shown.lengths, len(minibatches), forward_tokens)
 
     def policy_pass(rows: torch.Tensor, width: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss of one forward pass over ``rows`` and its statistics, each a mean over its reply tokens."""
@@ -425,20 +413,17 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             optimizer.zero_grad()
             policy_passes = minibatches[index]
             shown_passes = shown_minibatches[index % len(shown_minibatches)] if imitating else []
-            backwards_left = len(policy_passes) + len(shown_passes)
             minibatch_stats: dict[str, float] = defaultdict(float)
             for rows, width in policy_passes:
                 share = _token_share(batch, rows, policy_passes)
                 loss, terms = policy_pass(rows, width)
-                backwards_left -= 1
-                _backward(policy, loss * share, sync=not backwards_left)
+                (loss * share).backward()
                 for name, value in terms.items():
                     minibatch_stats[name] += share * value.item()
             for rows, width in shown_passes:
                 share = _token_share(shown, rows, shown_passes)
                 imitation_loss = imitation_pass(rows, width)
-                backwards_left -= 1
-                _backward(policy, config.imitation_coef * imitation_loss * share, sync=not backwards_left)
+                (config.imitation_coef * imitation_loss * share).backward()
                 minibatch_stats["imitation_loss"] += share * imitation_loss.item()
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             _warm_up(optimizer, config)

@@ -92,6 +92,8 @@ def test_minibatches_split_the_rows_by_length_into_passes_of_bounded_size():
     assert [(rows.tolist(), width) for rows, width in passes] == [([1], 9), ([3, 0], 7), ([4, 2], 3)]
     assert [rows.tolist() for rows, _ in length_minibatches(lengths, 1, forward_tokens=4)[0]] == [[1], [3], [0],
                                                                                                   [4], [2]]
+    assert [(rows.tolist(), width) for rows, width in length_minibatches(lengths, 1, None)[0]] == [([1, 3, 0, 4, 2],
+                                                                                                   9)]  # as DDP
 
 
 def test_an_update_in_several_forward_passes_takes_the_same_step_as_in_one():
