@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, StaticCache
+from transformers.cache_utils import StaticLayer
 
 from agents.base import Prompt, Sample
 from fcgym import Call, FCGymError, format_calls
@@ -36,6 +37,10 @@ class HFAgent:
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.max_length = getattr(model.config, "max_position_embeddings", 2048)
+        # the sampler reshapes its KV cache (rows, positions) where every layer is a plain full-attention one;
+        # sliding-window and other layers keep a layout of their own, so with them it samples in one plain batch
+        probe = StaticCache(config=model.config, max_cache_len=1)  # allocates nothing before its first use
+        self.reshapes_cache = all(type(layer) is StaticLayer for layer in probe.layers)
         # transformers 5.24 renamed the KV-cache argument and output field from past_key_values to cache
         parameters = inspect.signature(model.forward).parameters
         self.cache_name = "cache" if "cache" in parameters else "past_key_values"
@@ -103,7 +108,7 @@ class HFAgent:
         cache grows as replies do (`CACHE_HEADROOM`), so each step attends over the rows and positions in use."""
         prompt_ids = [self.encode(prompt) for prompt in prompts]
         width = max(map(len, prompt_ids))
-        capacity = width + min(self.max_new_tokens, CACHE_HEADROOM)
+        capacity = width + (min(self.max_new_tokens, CACHE_HEADROOM) if self.reshapes_cache else self.max_new_tokens)
         # preallocated: a cache that grows at every step copies itself at every step, which dominates at these sizes
         cache = StaticCache(config=self.model.config, max_cache_len=capacity)
         logits, attention_mask, position_ids = self._prefill(prompt_ids, cache, capacity)
@@ -121,7 +126,7 @@ class HFAgent:
             if finished.all() or step == self.max_new_tokens - 1:
                 break
             filled = width + step
-            dropping = bool(finished.sum() >= FINISHED_SHARE_TO_DROP * len(rows))
+            dropping = self.reshapes_cache and bool(finished.sum() >= FINISHED_SHARE_TO_DROP * len(rows))
             if dropping or filled == capacity:
                 kept = torch.nonzero(~finished).squeeze(1) if dropping else torch.arange(len(rows))
                 capacity = max(capacity, filled + min(CACHE_HEADROOM, self.max_new_tokens - step))
@@ -139,7 +144,10 @@ class HFAgent:
         """Run the prompts into ``cache`` (of ``capacity`` positions): ``(logits of each prompt's next token,
         attention mask with room for the replies, last position ids)``. Each group's shared prefix goes through
         once, then every prompt's suffix."""
-        groups, prefix_lengths, prefix_width = _split_prompts(prompt_ids)
+        if self.reshapes_cache:
+            groups, prefix_lengths, prefix_width = _split_prompts(prompt_ids)
+        else:
+            groups, prefix_lengths, prefix_width = [[row] for row in range(len(prompt_ids))], [0] * len(prompt_ids), 0
         width = max(map(len, prompt_ids))
         attention_mask = torch.zeros((len(prompt_ids), width + self.max_new_tokens), dtype=torch.long)
         group_of_row = torch.tensor([g for g, members in enumerate(groups) for _ in members])
@@ -218,6 +226,7 @@ def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[i
 
     pairs = zip(prompt_ids, prompt_ids[1:], shared)
     candidates = {longest} | {max(len(a), len(b)) - overlap for a, b, overlap in pairs}
+
     def positions(suffix_width: int) -> int:
         return len(grouped(suffix_width)) * (longest - suffix_width) + len(prompt_ids) * suffix_width
 

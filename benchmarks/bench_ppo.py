@@ -157,7 +157,7 @@ def trl_samples_per_second(played: list[list[tuple[str, object]]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=3, help="training steps of each side in part 2")
+    parser.add_argument("--steps", type=int, default=6, help="training steps of each side in part 2")
     parser.add_argument("--part", type=int, choices=(1, 2), help="run only this part (default: both)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side in part 2, alternating")
     args = parser.parse_args()

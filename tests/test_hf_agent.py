@@ -7,6 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
 
 from agents.factory import TINY_DIR, build_agent
 from agents.hf import AgentLoadError, HFAgent, _split_prompts
@@ -108,3 +110,19 @@ def test_a_batch_samples_what_each_prompt_would_alone():
         alone = agent.sample([prompt])[0]
         assert sample.response_ids == alone.response_ids and sample.prompt_ids == alone.prompt_ids
         assert max(abs(a - b) for a, b in zip(sample.logprobs, alone.logprobs)) < 1e-4
+
+
+def test_a_sliding_window_model_samples_in_one_plain_batch():
+    """Sliding-window layers keep a cache layout of their own: the sampler leaves it whole and gets the same
+    replies as for each prompt alone."""
+    tokenizer = AutoTokenizer.from_pretrained(TINY_DIR / "fc")
+    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=2, sliding_window=16,
+                           max_position_embeddings=1024, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    agent = HFAgent(MistralForCausalLM(config).eval(), tokenizer, temperature=0.0, max_new_tokens=24)
+    assert not agent.reshapes_cache
+    prompts = [PROMPT, PROMPT, ([{"role": "user", "content": "Move $40 from savings."}], [])]
+    batched = agent.sample(prompts)
+    assert [s.response_ids for s in batched] == [agent.sample([p])[0].response_ids for p in prompts]
+    assert HFAgent.from_pretrained(TINY_DIR / "fc").reshapes_cache  # Llama's full attention: reshaped
