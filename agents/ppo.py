@@ -349,7 +349,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     go through in forward passes of at most ``max_forward_tokens`` positions, and come in a random order in every
     epoch. With ``kl_coef=0`` and ``kl_loss_coef=0`` the reference model is
     never run, and with ``advantage="reward"`` and ``vf_coef=0`` neither is the critic before the update."""
-    hidden_size = reference.config.hidden_size
+    hidden_size = reference.config.get_text_config().hidden_size
     batch = make_batch(samples, rewards, pad_id, hidden_size)
     mask = batch.reply_mask.float()
     # under DDP every process must make the same passes (each one's backward averages gradients): one a minibatch
