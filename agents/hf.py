@@ -10,6 +10,7 @@ decodes only the replies still running and attends over the positions in use (`H
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[i
     prefills take the fewest positions wins, if it saves `MIN_PREFILL_SAVING` of one pass over whole prompts."""
     longest = max(map(len, prompt_ids))
     # a run of consecutive prompts shares the least of its neighbours' shared prefixes, less its shortest's last id
-    shared = [min(shared_prefix_length(a, b), len(a) - 1, len(b) - 1) for a, b in zip(prompt_ids, prompt_ids[1:])]
+    shared = [min(shared_prefix_length(a, b), len(a) - 1, len(b) - 1) for a, b in itertools.pairwise(prompt_ids)]
 
     def grouped(suffix_width: int) -> list[list[int]]:
         groups, common, widest = [[0]], len(prompt_ids[0]) - 1, len(prompt_ids[0])
@@ -224,8 +225,8 @@ def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[i
                 common, widest = len(prompt_ids[index]) - 1, len(prompt_ids[index])
         return groups
 
-    pairs = zip(prompt_ids, prompt_ids[1:], shared)
-    candidates = {longest} | {max(len(a), len(b)) - overlap for a, b, overlap in pairs}
+    candidates = {longest} | {max(len(a), len(b)) - overlap
+                              for (a, b), overlap in zip(itertools.pairwise(prompt_ids), shared)}
 
     def positions(suffix_width: int) -> int:
         return len(grouped(suffix_width)) * (longest - suffix_width) + len(prompt_ids) * suffix_width
