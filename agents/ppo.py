@@ -352,7 +352,7 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     hidden_size = reference.config.get_text_config().hidden_size
     batch = make_batch(samples, rewards, pad_id, hidden_size)
     mask = batch.reply_mask.float()
-    # under DDP every process must make the same passes (each one's backward averages gradients): one a minibatch
+    # under DDP every process must make the same passes (each backward averages gradients): one per minibatch
     forward_tokens = None if isinstance(policy, DistributedDataParallel) else config.max_forward_tokens
     minibatches = length_minibatches(batch.lengths, config.num_minibatches, forward_tokens)
     dtype = next(policy.parameters()).dtype
