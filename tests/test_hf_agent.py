@@ -80,6 +80,11 @@ def test_smollm2_from_its_gguf_plays_both_roles():
                                     temperature=0.0, max_new_tokens=12, seed=0)
     episodes = play_duels([parallel_env()], [0], agent, agent)
     assert isinstance(episodes[0].query, str) and episodes[0].rewards
+    # a real model with grouped KV heads samples a batch (shared prefixes prefilled once) as each prompt alone
+    prompts = [PROMPT, PROMPT, ([{"role": "user", "content": "Tell me a joke."}], [])]
+    batched = agent.sample(prompts)
+    assert agent.model.config.num_key_value_heads < agent.model.config.num_attention_heads
+    assert [s.response_ids for s in batched] == [agent.sample([p])[0].response_ids for p in prompts]
 
 
 def test_prompts_that_share_a_prefix_are_split_where_prefilling_costs_least():
