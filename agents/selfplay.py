@@ -67,9 +67,10 @@ def held_out(config: DictConfig) -> tuple[list, list[int]]:
 
 
 def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None = None,
-             trained: str | None = None) -> dict[str, float]:
+             trained: str | None = None, query_seed: int | None = None) -> dict[str, float]:
     """FC success on clean held-out tasks and on the query model's attacks of the same tasks (FC greedy), with
-    each task's outcome (None where the query model's query was invalid) and query.
+    each task's outcome (None where the query model's query was invalid) and query. The query model samples
+    with ``query_seed`` (default: the run's seed).
 
     ``since`` (an earlier evaluation) and ``trained`` (the one role that trained after it) reuse what cannot have
     changed: the clean outcomes when only the query model trained, the query model's queries when only the FC
@@ -84,7 +85,8 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None
         attacker = RecordedQueries(since["eval/attacked_queries"])
     else:
         attacker = HFAgent(query.model, query.tokenizer, temperature=query.temperature,
-                           max_new_tokens=query.max_new_tokens, seed=config.seed)
+                           max_new_tokens=query.max_new_tokens,
+                           seed=config.seed if query_seed is None else query_seed)
     attacked = play_duels(envs, seeds, attacker, greedy_fc)
     valid = [e for e in attacked if e.query_valid]
     return {

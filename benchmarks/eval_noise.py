@@ -1,9 +1,10 @@
 """How much self-play's evaluation moves when nothing is trained: the noise a phase's change must exceed.
 
-Scores the shipped tiny FC model (greedy) against the shipped tiny query model on the same held-out tasks as
-``python -m agents.selfplay`` (its ``seed`` and ``eval_tasks``), re-sampling only the query model's attacks with
-other sampling seeds, and prints FC success vs the query model and the valid query rate for each, with their
-spread. Run: ``python benchmarks/eval_noise.py [--samplings 6] [--eval-tasks 96] [--seed 0]``
+Runs self-play's evaluation (`agents.selfplay.evaluate`) of its starting models, on its held-out tasks, with
+the query model's attacks re-sampled under other sampling seeds (the clean outcomes are scored once), and
+prints FC success vs the query model and the valid query rate for each, with their spread. The config is
+self-play's own (``hydra_conf``), so Hydra overrides change it as they change a run:
+``python benchmarks/eval_noise.py [--samplings 6] [seed=1 eval_tasks=192 ...]``
 """
 
 from __future__ import annotations
@@ -13,36 +14,32 @@ import statistics
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from agents.factory import build_agent  # noqa: E402
-from agents.hf import HFAgent  # noqa: E402
-from agents.rollout import play_duels  # noqa: E402
-from agents.selfplay import held_out  # noqa: E402
+from agents.selfplay import evaluate  # noqa: E402
+from envs.tool_duel import QUERY  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samplings", type=int, default=6, help="query sampling seeds 0..N-1")
-    parser.add_argument("--eval-tasks", type=int, default=96)
-    parser.add_argument("--seed", type=int, default=0, help="self-play's seed: which held-out tasks are drawn")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of self-play's config")
     args = parser.parse_args()
-    fc = build_agent({"kind": "tiny", "role": "fc", "seed": args.seed})
-    query = build_agent({"kind": "tiny", "role": "query", "seed": args.seed, "temperature": 0.7})
-    greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
-    envs, seeds = held_out(OmegaConf.create({"seed": args.seed, "eval_tasks": args.eval_tasks, "tasks": {},
-                                             "env": {}}))  # self-play's default tasks and env
-    successes, valid_rates = [], []
-    print(f"{args.eval_tasks} held-out tasks (self-play seed {args.seed}); query model at temperature 0.7")
+    with initialize_config_dir(config_dir=str(REPO / "hydra_conf"), version_base=None):
+        config = compose("config", overrides=args.overrides)
+    fc, query = (build_agent({**config[role], "seed": config.seed}) for role in ("fc", "query"))
+    print(f"{config.eval_tasks} held-out tasks (self-play seed {config.seed}); query model at temperature "
+          f"{query.temperature}")
+    successes, valid_rates, first = [], [], None
     for sampling_seed in range(args.samplings):
-        attacker = HFAgent(query.model, query.tokenizer, temperature=query.temperature,
-                           max_new_tokens=query.max_new_tokens, seed=sampling_seed)
-        episodes = play_duels(envs, seeds, attacker, greedy_fc)
-        valid = [e for e in episodes if e.query_valid]
-        successes.append(100 * sum(e.fc_correct for e in valid) / max(1, len(valid)))
-        valid_rates.append(100 * len(valid) / len(episodes))
+        result = evaluate(fc, query, config, since=first, trained=QUERY if first else None, query_seed=sampling_seed)
+        first = first or result
+        successes.append(100 * result["eval/fc_attacked_success"])
+        valid_rates.append(100 * result["eval/query_valid_rate"])
         print(f"sampling seed {sampling_seed}: FC success vs query model {successes[-1]:5.1f} %, "
               f"valid queries {valid_rates[-1]:5.1f} %", flush=True)
     for name, values in (("FC success vs query model", successes), ("valid query rate", valid_rates)):

@@ -133,7 +133,7 @@ def test_selfplay_evaluation_reuses_only_what_the_phase_left_unchanged():
 
 def test_eval_noise_rescores_the_same_tasks_with_other_query_samples():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_noise.py"), "--samplings", "2",
-                             "--eval-tasks", "3"], cwd=REPO, capture_output=True, text=True, timeout=600)
+                             "eval_tasks=3"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("3 held-out tasks (self-play seed 0)")
