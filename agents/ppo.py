@@ -326,13 +326,12 @@ def advantages_and_returns(token_rewards: torch.Tensor, values: torch.Tensor, ma
     return advantages, returns
 
 
-def _token_share(batch: Batch, rows: torch.Tensor, passes: list[tuple[torch.Tensor, int]]) -> float:
-    """The share of a minibatch's reply tokens (its ``passes``) that lie in ``rows``: the weight of that pass's
-    per-token means, so the minibatch's loss is the mean over all its reply tokens."""
-    def tokens(selected: torch.Tensor) -> int:
-        return int(batch.reply_mask[torch.isin(batch.row, selected)].sum())
-
-    return tokens(rows) / max(1, tokens(torch.cat([r for r, _ in passes])))
+def _token_shares(batch: Batch, passes: list[tuple[torch.Tensor, int]]) -> list[float]:
+    """Each pass's share of its minibatch's reply tokens: the weight of that pass's per-token means, so the
+    minibatch's loss is the mean over all its reply tokens."""
+    per_row = torch.zeros(len(batch.lengths)).index_add_(0, batch.row, batch.reply_mask.sum(1).float())
+    tokens = [float(per_row[rows].sum()) for rows, _ in passes]
+    return [count / max(1.0, sum(tokens)) for count in tokens]
 
 
 def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.optim.Optimizer,
@@ -412,19 +411,18 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
         for index in torch.randperm(len(minibatches), generator=generator).tolist():
             optimizer.zero_grad()
             policy_passes = minibatches[index]
-            shown_passes = shown_minibatches[index % len(shown_minibatches)] if imitating else []
             minibatch_stats: dict[str, float] = defaultdict(float)
-            for rows, width in policy_passes:
-                share = _token_share(batch, rows, policy_passes)
+            for (rows, width), share in zip(policy_passes, _token_shares(batch, policy_passes)):
                 loss, terms = policy_pass(rows, width)
                 (loss * share).backward()
                 for name, value in terms.items():
                     minibatch_stats[name] += share * value.item()
-            for rows, width in shown_passes:
-                share = _token_share(shown, rows, shown_passes)
-                imitation_loss = imitation_pass(rows, width)
-                (config.imitation_coef * imitation_loss * share).backward()
-                minibatch_stats["imitation_loss"] += share * imitation_loss.item()
+            if imitating:
+                shown_passes = shown_minibatches[index % len(shown_minibatches)]
+                for (rows, width), share in zip(shown_passes, _token_shares(shown, shown_passes)):
+                    imitation_loss = imitation_pass(rows, width)
+                    (config.imitation_coef * imitation_loss * share).backward()
+                    minibatch_stats["imitation_loss"] += share * imitation_loss.item()
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             _warm_up(optimizer, config)
             optimizer.step()
