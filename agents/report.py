@@ -75,13 +75,13 @@ def _change(before: dict, after: dict, rate: str, outcomes: str, count: str) -> 
     changed their outcome, and those are given; otherwise the rates are taken as independent samples, and the
     flips among the tasks scored both times are given beside them."""
     change = 100 * (after[rate] - before[rate])
+    unpaired = f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f}"
     first, second = before.get(outcomes), after.get(outcomes)
     if first is None or second is None or len(first) != len(second):
-        return f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f})"
+        return unpaired + ")"
     scored, gained, lost = _flips(first, second)
     if [x is None for x in first] != [x is None for x in second]:
-        return (f"{change:+.1f} points (+/- {_margin(before[rate], before[count], after[rate], after[count]):.1f}; "
-                f"tasks scored both times: {scored}, {gained} newly solved, {lost} newly failed)")
+        return f"{unpaired}; tasks scored both times: {scored}, {gained} newly solved, {lost} newly failed)"
     variance = ((gained + lost) / scored - ((gained - lost) / scored) ** 2) / scored if scored else 0.0
     return (f"{change:+.1f} points (+/- {100 * 1.96 * variance ** 0.5:.1f} paired: {gained} newly solved, "
             f"{lost} newly failed)")
