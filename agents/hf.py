@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.cache_utils import StaticLayer
 
 from agents.base import Prompt, Sample
+from agents.shared_prefix import SharedPrefix, attending_shared_prefixes
 from fcgym import Call, FCGymError, format_calls
 
 
@@ -47,6 +48,9 @@ class HFAgent:
         self.cache_name = "cache" if "cache" in parameters else "past_key_values"
         # the vocabulary's logits at the last position only, where the model can (a prompt's would be large)
         self.last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+        # prompts' shared prefixes are kept once where its attention can be given one (agents.shared_prefix)
+        with torch.no_grad():
+            self.shares_prefixes = self.reshapes_cache and self._attends_shared_prefixes()
         self.generator = torch.Generator()
         self.reset(seed)
 
@@ -105,18 +109,40 @@ class HFAgent:
         """Sample one reply per prompt, batched, with the ids and log-probabilities of every reply token.
 
         Consecutive prompts that share a prefix (a group: the same task's prompt, or the same tools) prefill it
-        once (`_split_prompts`); replies that have finished leave the batch (`FINISHED_SHARE_TO_DROP`), and the
-        cache grows as replies do (`CACHE_HEADROOM`), so each step attends over the rows and positions in use."""
+        once (`_split_prompts`) and attend to that one copy (`agents.shared_prefix`); replies that have finished
+        leave the batch (`FINISHED_SHARE_TO_DROP`), and the cache grows as replies do (`CACHE_HEADROOM`), so each
+        step attends over the rows and positions in use."""
         prompt_ids = [self.encode(prompt) for prompt in prompts]
-        width = max(map(len, prompt_ids))
+        groups, prefix_lengths, prefix_width = _split_prompts(prompt_ids) if self.shares_prefixes else ([], [], 0)
+        if not prefix_width:
+            return self._decode(prompt_ids, prompt_ids, torch.zeros(len(prompt_ids), dtype=torch.long), None)
+        group_of_row = torch.tensor([g for g, members in enumerate(groups) for _ in members])
+        prefixes = [prompt_ids[members[0]][:length] for members, length in zip(groups, prefix_lengths)]
+        prefix_ids, prefix_mask = _left_padded(prefixes, prefix_width, self.pad_id)
+        prefix_cache = StaticCache(config=self.model.config, max_cache_len=prefix_width)
+        self._forward(prefix_ids, prefix_mask, (prefix_mask.cumsum(-1) - 1).clamp(min=0), 0, prefix_cache)
+        shared = SharedPrefix(prefix_cache, prefix_mask, group_of_row)
+        suffixes = [prompt_ids[row][prefix_lengths[g]:] for row, g in enumerate(group_of_row.tolist())]
+        with attending_shared_prefixes(self.model):
+            return self._decode(prompt_ids, suffixes, prefix_mask.sum(-1)[group_of_row], shared)
+
+    def _decode(self, prompt_ids: list[list[int]], rows_ids: list[list[int]], first_positions: torch.Tensor,
+                shared: SharedPrefix | None) -> list[Sample]:
+        """Prefill each row's ids (``rows_ids``: the prompt, or its suffix after the ``shared`` prefix; row ``i``'s
+        first position is ``first_positions[i]``), then sample the replies."""
+        width = max(map(len, rows_ids))
         capacity = width + (min(self.max_new_tokens, CACHE_HEADROOM) if self.reshapes_cache else self.max_new_tokens)
         # preallocated: a cache that grows at every step copies itself at every step, which dominates at these sizes
         cache = StaticCache(config=self.model.config, max_cache_len=capacity)
-        logits, attention_mask, position_ids = self._prefill(prompt_ids, cache, capacity)
-        rows = torch.arange(len(prompts))  # the prompt of each row still in the batch
-        finished = torch.zeros(len(prompts), dtype=torch.bool)
-        replies: list[list[int]] = [[] for _ in prompts]
-        logprobs: list[list[float]] = [[] for _ in prompts]
+        input_ids, prompt_mask = _left_padded(rows_ids, width, self.pad_id)
+        attention_mask = torch.zeros((len(rows_ids), width + self.max_new_tokens), dtype=torch.long)
+        attention_mask[:, :width] = prompt_mask
+        position_ids = first_positions[:, None] + (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self._forward(input_ids, prompt_mask, position_ids, 0, cache, shared)
+        rows = torch.arange(len(rows_ids))  # the prompt of each row still in the batch
+        finished = torch.zeros(len(rows_ids), dtype=torch.bool)
+        replies: list[list[int]] = [[] for _ in rows_ids]
+        logprobs: list[list[float]] = [[] for _ in rows_ids]
         for step in range(self.max_new_tokens):
             token, token_logprobs = self._next_tokens(logits)
             for row, tok, logprob in zip(rows[~finished].tolist(), token[~finished].tolist(),
@@ -132,46 +158,45 @@ class HFAgent:
                 kept = torch.nonzero(~finished).squeeze(1) if dropping else torch.arange(len(rows))
                 capacity = max(capacity, filled + min(CACHE_HEADROOM, self.max_new_tokens - step))
                 _reallocate(cache, kept, filled, capacity)
+                if shared is not None:
+                    shared.keep(kept)
                 rows, token, finished = rows[kept], token[kept], finished[kept]
                 attention_mask, position_ids = attention_mask[kept], position_ids[kept]
             attention_mask[:, filled] = 1
             position_ids = position_ids[:, -1:] + 1
-            logits = self._forward(token[:, None], attention_mask[:, : filled + 1], position_ids, filled, cache)
+            logits = self._forward(token[:, None], attention_mask[:, : filled + 1], position_ids, filled, cache, shared)
         return [Sample(text=self.tokenizer.decode(reply, skip_special_tokens=True), prompt_ids=ids,
                        response_ids=reply, logprobs=lps) for ids, reply, lps in zip(prompt_ids, replies, logprobs)]
 
-    def _prefill(self, prompt_ids: list[list[int]], cache: StaticCache,
-                 capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the prompts into ``cache`` (of ``capacity`` positions): ``(logits of each prompt's next token,
-        attention mask with room for the replies, last position ids)``. Each group's shared prefix goes through
-        once, then every prompt's suffix."""
-        if self.reshapes_cache:
-            groups, prefix_lengths, prefix_width = _split_prompts(prompt_ids)
-        else:
-            groups, prefix_lengths, prefix_width = [[row] for row in range(len(prompt_ids))], [0] * len(prompt_ids), 0
-        width = max(map(len, prompt_ids))
-        attention_mask = torch.zeros((len(prompt_ids), width + self.max_new_tokens), dtype=torch.long)
-        group_of_row = torch.tensor([g for g, members in enumerate(groups) for _ in members])
-        if prefix_width:
-            prefixes = [prompt_ids[members[0]][:length] for members, length in zip(groups, prefix_lengths)]
-            prefix_ids, prefix_mask = _left_padded(prefixes, prefix_width, self.pad_id)
-            self._forward(prefix_ids, prefix_mask, (prefix_mask.cumsum(-1) - 1).clamp(min=0), 0, cache)
-            _reallocate(cache, group_of_row, prefix_width, capacity)
-            attention_mask[:, :prefix_width] = prefix_mask[group_of_row]
-        suffixes = [prompt_ids[row][prefix_lengths[g]:] for row, g in enumerate(group_of_row.tolist())]
-        suffix_ids, suffix_mask = _left_padded(suffixes, width - prefix_width, self.pad_id)
-        attention_mask[:, prefix_width:width] = suffix_mask
-        position_ids = (attention_mask[:, :width].cumsum(-1) - 1).clamp(min=0)[:, prefix_width:]
-        logits = self._forward(suffix_ids, attention_mask[:, :width], position_ids, prefix_width, cache)
-        return logits, attention_mask, position_ids
-
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                 start: int, cache: StaticCache) -> torch.Tensor:
-        """The logits after ``input_ids``, written into ``cache`` from position ``start``."""
+                 start: int, cache: StaticCache, shared: SharedPrefix | None = None) -> torch.Tensor:
+        """The logits after ``input_ids``, written into ``cache`` from position ``start`` (attending to the
+        ``shared`` prefixes too, if given)."""
+        cache_position = torch.arange(start, start + input_ids.shape[1])
+        extra = {}
+        if shared is not None:
+            shared.see(attention_mask, cache_position)
+            extra["shared_prefix"] = shared
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         cache_position=torch.arange(start, start + input_ids.shape[1]), use_cache=True,
-                         **{self.cache_name: cache}, **self.last_logits_only)
+                         cache_position=cache_position, use_cache=True, **{self.cache_name: cache},
+                         **self.last_logits_only, **extra)
         return out.logits[:, -1, :].float()
+
+    def _attends_shared_prefixes(self) -> bool:
+        """Whether the model's attention goes through transformers' attention functions, so that a prefix can be
+        kept once for several rows: a short prompt's logits must be the same with its prefix shared."""
+        ids = torch.tensor([[1, 2, 3, 4]]) % self.model.config.get_text_config().vocab_size
+        whole = self._forward(ids, torch.ones_like(ids), torch.arange(4)[None], 0, StaticCache(self.model.config, 4))
+        prefix_cache = StaticCache(config=self.model.config, max_cache_len=3)
+        self._forward(ids[:, :3], torch.ones(1, 3, dtype=torch.long), torch.arange(3)[None], 0, prefix_cache)
+        shared = SharedPrefix(prefix_cache, torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, dtype=torch.long))
+        try:
+            with attending_shared_prefixes(self.model):
+                split = self._forward(ids[:, 3:], torch.ones(1, 1, dtype=torch.long), torch.tensor([[3]]), 0,
+                                      StaticCache(self.model.config, 1), shared)
+        except ValueError:  # a model class that takes no attention function but its own
+            return False
+        return bool((whole - split).abs().max() <= 1e-4 * whole.abs().max() + 1e-5)
 
     def _next_tokens(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One token per row, sampled at ``temperature`` (greedy at 0), and its log-probability."""
