@@ -193,14 +193,18 @@ class HFAgent:
         """Whether the model's attention goes through transformers' attention functions, so that a prefix can be
         kept once for several rows: a short prompt's logits must be the same with its prefix shared."""
         ids = torch.tensor([[1, 2, 3, 4]]) % self.model.config.get_text_config().vocab_size
-        whole = self._forward(ids, torch.ones_like(ids), torch.arange(4)[None], 0, StaticCache(self.model.config, 4))
-        prefix_cache = StaticCache(config=self.model.config, max_cache_len=3)
-        self._forward(ids[:, :3], torch.ones(1, 3, dtype=torch.long), torch.arange(3)[None], 0, prefix_cache)
-        shared = SharedPrefix(prefix_cache, torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, dtype=torch.long))
+        ones = torch.ones_like(ids)
+
+        def cache(positions: int) -> StaticCache:
+            return StaticCache(config=self.model.config, max_cache_len=positions)
+
+        whole = self._forward(ids, ones, torch.arange(4)[None], 0, cache(4))
+        prefix_cache = cache(3)
+        self._forward(ids[:, :3], ones[:, :3], torch.arange(3)[None], 0, prefix_cache)
+        shared = SharedPrefix(prefix_cache, ones[:, :3].bool(), torch.zeros(1, dtype=torch.long))
         try:
             with attending_shared_prefixes(self.model):
-                split = self._forward(ids[:, 3:], torch.ones(1, 1, dtype=torch.long), torch.tensor([[3]]), 0,
-                                      StaticCache(self.model.config, 1), shared)
+                split = self._forward(ids[:, 3:], ones[:, 3:], torch.tensor([[3]]), 0, cache(1), shared)
         except ValueError:  # a model class that takes no attention function but its own
             return False
         return bool((whole - split).abs().max() <= 1e-4 * whole.abs().max() + 1e-5)
