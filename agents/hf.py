@@ -283,8 +283,8 @@ def _left_padded(sequences: list[list[int]], width: int, pad_id: int) -> tuple[t
 
 
 def _reallocate(cache: StaticCache, rows: torch.Tensor, filled: int, capacity: int) -> None:
-    """Make ``rows`` of the cache (in that order, repeats allowed) its whole batch, holding ``capacity``
-    positions of which the first ``filled`` are kept."""
+    """Make ``rows`` of the cache (in that order) its whole batch, holding ``capacity`` positions of which the
+    first ``filled`` are kept."""
     for layer in cache.layers:
         for name in ("keys", "values"):
             old = getattr(layer, name)

@@ -85,8 +85,10 @@ def test_smollm2_from_its_gguf_plays_both_roles(smollm2):
     agent = smollm2
     episodes = play_duels([parallel_env()], [0], agent, agent)
     assert isinstance(episodes[0].query, str) and episodes[0].rewards
-    # a real model with grouped KV heads samples a batch (shared prefixes prefilled once) as each prompt alone
+    # a real model with grouped KV heads samples a batch (shared prefixes prefilled once and attended to from one
+    # copy) as each prompt alone
     prompts = [PROMPT, PROMPT, ([{"role": "user", "content": "Tell me a joke."}], [])]
+    assert agent.shares_prefixes and _split_prompts([agent.encode(prompt) for prompt in prompts])[2] > 0
     batched = agent.sample(prompts)
     assert agent.model.config.num_key_value_heads < agent.model.config.num_attention_heads
     assert [s.response_ids for s in batched] == [agent.sample([p])[0].response_ids for p in prompts]
