@@ -266,22 +266,21 @@ class Duel:
         self.turns = 0
         self.rewards = {QUERY: 0.0, FC: 0.0}
         self.info: dict[str, Any] = {"task_id": task.id}
-        self._observations: dict[str, dict[str, str]] = {}
+        self._messages: str | None = None  # the JSON chat of the agent to move, once observed
 
     def observation(self, agent: str) -> dict[str, str]:
         """What ``agent`` sees now (built once between moves: both APIs ask for it repeatedly)."""
         if agent != self.to_move:
             return {"messages": "[]", "tools": self.tools_json}
-        if agent not in self._observations:
+        if self._messages is None:
             transcript = self.query_transcript if agent == QUERY else self.fc_transcript
-            self._observations[agent] = {"messages": transcript.json()[:MAX_OBSERVATION_CHARS],
-                                         "tools": self.tools_json}
-        return dict(self._observations[agent])
+            self._messages = transcript.json()[:MAX_OBSERVATION_CHARS]
+        return {"messages": self._messages, "tools": self.tools_json}
 
     def play(self, agent: str, action: str) -> None:
         """Apply the action of ``agent``, who must be the one to move."""
         assert agent == self.to_move, f"{agent} is not to move"
-        self._observations.clear()
+        self._messages = None
         if agent == QUERY:
             self._play_query(action)
         else:
