@@ -1,8 +1,9 @@
 """PPO for the FC model, CleanRL style: one file, top to bottom.
 
 The FC model (``fc_0``) answers the queries of a frozen adversary (``query_0``) in ToolDuel and earns +1 for
-the right calls (or rightly none) and -1 otherwise. Its replies are sampled with their token ids and
-log-probabilities, and `agents.ppo.Learner` applies token-level PPO with a KL penalty to the starting model.
+the right calls (or rightly none) and -1 otherwise; with ``clean_fraction``, some tasks come unattacked. Its
+replies are sampled with their token ids and log-probabilities, and `agents.ppo.Learner` applies token-level PPO
+with a KL penalty to the starting model.
 With ``ppo.imitation_coef`` it also imitates the target calls of the episodes it lost to valid queries (the
 phase's adversarial examples so far, and any earlier ones passed in), written in the model's own ``call_style``.
 
@@ -37,6 +38,15 @@ class Args(TrainerArgs):
     """The FC model to train (an `agents.factory` spec of an LM agent)."""
     opponent: dict[str, Any] = field(default_factory=lambda: {"kind": "scripted"})
     """The frozen query model (any `agents.factory` spec)."""
+    clean_fraction: float = 0.0
+    """Share of each batch's tasks (whole groups, the first ones) answered on their seed query, unattacked:
+    training against the adversary then also rehearses the clean tasks, so that robustness does not cost them."""
+
+    def clean_episodes(self) -> int:
+        """How many of a batch's episodes are clean (`clean_fraction` of its groups, rounded)."""
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError(f"clean_fraction must be in [0, 1], got {self.clean_fraction}")
+        return round(self.clean_fraction * self.batch_size / self.group_size) * self.group_size
 
 
 def demonstrations(episodes: list[Episode], agent: HFAgent) -> list[Sample]:
@@ -63,10 +73,12 @@ def train(args: Args, learner: Learner | None = None, opponent=None, logger: Run
     learner, opponent, logger, envs = prepare(args, learner, opponent, logger, first_step)
     imitating = args.ppo.imitation_coef > 0
     shown = demonstrations(lessons, learner.agent) if imitating else []
-    history = []
+    history, clean = [], args.clean_episodes()
     for iteration in trange(args.iterations, desc="ppo_fc", unit="iter", leave=False):
         step = first_step + iteration
-        episodes = play_duels(envs, args.episode_seeds(step), opponent, learner.agent, trained=FC)
+        seeds = args.episode_seeds(step)
+        episodes = (play_duels(envs[:clean], seeds[:clean], None, learner.agent, trained=FC) +
+                    play_duels(envs[clean:], seeds[clean:], opponent, learner.agent, trained=FC))
         answered = [e for e in episodes if e.samples]
         if imitating:
             shown += demonstrations(episodes, learner.agent)

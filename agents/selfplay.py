@@ -175,7 +175,8 @@ def main(config: DictConfig) -> None:
     common = {"seed": config.seed, "batch_size": config.batch_size, "group_size": config.group_size,
               "env": dict(config.env), "tasks": dict(config.tasks)}
     query_args = ppo_query.Args(iterations=config.query_iterations, ppo=ppo["query"], **common)
-    fc_args = ppo_fc.Args(iterations=config.fc_iterations, ppo=ppo["fc"], **common)
+    fc_args = ppo_fc.Args(iterations=config.fc_iterations, ppo=ppo["fc"], clean_fraction=config.fc_clean_fraction,
+                          **common)
     if not rows:
         rows.append({"round": 0, "phase": "start", **evaluate(fc.agent, query.agent, config)})
         logger.log(0, rows[-1])

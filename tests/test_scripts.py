@@ -108,6 +108,19 @@ def test_the_fc_trainer_imitates_the_lessons_it_is_given(tmp_path):
     assert row["fc/demonstrations"] >= 1 and row["fc/imitation_loss"] > 0
 
 
+def test_the_fc_trainer_answers_its_clean_share_of_tasks_on_their_seed_queries(tmp_path):
+    from agents import ppo_fc
+
+    args = ppo_fc.Args(iterations=1, batch_size=8, group_size=2, clean_fraction=0.5, run_dir=str(tmp_path),
+                       policy={"kind": "tiny", "role": "fc", "max_new_tokens": 16})
+    assert args.clean_episodes() == 4
+    _, episodes = ppo_fc.train(args)
+    assert [e.query == e.seed_query for e in episodes] == [True] * 4 + [False] * 4  # the scripted adversary rewrites
+    assert all(e.samples for e in episodes if e.query_valid)
+    with pytest.raises(ValueError, match="clean_fraction"):
+        ppo_fc.Args(clean_fraction=1.5).clean_episodes()
+
+
 def test_selfplay_evaluation_reuses_only_what_the_phase_left_unchanged():
     from omegaconf import OmegaConf
 
