@@ -242,10 +242,12 @@ def shared_prefix_length(first: list[int], other: list[int]) -> int:
 def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[int], int]:
     """``(groups of consecutive prompts, each group's prefix length, prefix width)`` for prefilling each group's
     shared prefix once (one row per group, left-padded to the prefix width), then each prompt's suffix (one row
-    per prompt, left-padded to the suffix width). The two widths add up to the longest prompt, so decoding
-    attends over no more positions than in one left-padded batch; every prompt keeps at least its last id in
-    its suffix (its logits start the reply). Of the suffix widths that change the grouping, the one whose two
-    prefills take the fewest positions wins, if it saves `MIN_PREFILL_SAVING` of one pass over whole prompts."""
+    per prompt, left-padded to the suffix width). The two widths add up to the longest prompt; every prompt keeps
+    at least its last id in its suffix (its logits start the reply). Of the suffix widths that change the grouping,
+    the one whose two prefills take the fewest positions wins, if it saves `MIN_PREFILL_SAVING` of one pass over
+    whole prompts and its decoding steps attend over no more positions than one left-padded batch's: each group's
+    prefix is attended to by as many query slots as the largest group has rows (`agents.shared_prefix`), so
+    uneven groups (a large one among singletons) would cost more than they save."""
     longest = max(map(len, prompt_ids))
     # a run of consecutive prompts shares the least of its neighbours' shared prefixes, less its shortest's last id
     shared = [min(shared_prefix_length(a, b), len(a) - 1, len(b) - 1) for a, b in itertools.pairwise(prompt_ids)]
@@ -267,7 +269,13 @@ def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[i
     def positions(suffix_width: int) -> int:
         return len(grouped(suffix_width)) * (longest - suffix_width) + len(prompt_ids) * suffix_width
 
-    suffix_width = min(candidates, key=lambda w: (positions(w), -w))
+    def decoded_positions(suffix_width: int) -> int:
+        groups = grouped(suffix_width)
+        slots = len(groups) * max(map(len, groups))
+        return slots * (longest - suffix_width) + len(prompt_ids) * suffix_width
+
+    admissible = [w for w in candidates if decoded_positions(w) <= len(prompt_ids) * longest]
+    suffix_width = min(admissible, key=lambda w: (positions(w), -w))
     if positions(suffix_width) > (1 - MIN_PREFILL_SAVING) * len(prompt_ids) * longest:
         suffix_width = longest
     groups = grouped(suffix_width)

@@ -87,7 +87,7 @@ def test_smollm2_from_its_gguf_plays_both_roles(smollm2):
     assert isinstance(episodes[0].query, str) and episodes[0].rewards
     # a real model with grouped KV heads samples a batch (shared prefixes prefilled once and attended to from one
     # copy) as each prompt alone
-    prompts = [PROMPT, PROMPT, ([{"role": "user", "content": "Tell me a joke."}], [])]
+    prompts = [PROMPT, PROMPT] + [([{"role": "user", "content": "Tell me a joke."}], [])] * 2
     assert agent.shares_prefixes and _split_prompts([agent.encode(prompt) for prompt in prompts])[2] > 0
     batched = agent.sample(prompts)
     assert agent.model.config.num_key_value_heads < agent.model.config.num_attention_heads
@@ -96,8 +96,11 @@ def test_smollm2_from_its_gguf_plays_both_roles(smollm2):
 
 def test_prompts_that_share_a_prefix_are_split_where_prefilling_costs_least():
     same, other = [5] * 10 + [6], [7] * 4
-    groups, prefix_lengths, prefix_width = _split_prompts([same, same, same, other])
-    assert (groups, prefix_lengths, prefix_width) == ([[0, 1, 2], [3]], [10, 3], 10)  # suffix width 1 (the last id)
+    groups, prefix_lengths, prefix_width = _split_prompts([same, same, other, other])
+    assert (groups, prefix_lengths, prefix_width) == ([[0, 1], [2, 3]], [10, 3], 10)  # suffix width 1 (the last id)
+    # a group of three among singletons: its prefix would be attended to by three query slots per group, which
+    # costs more positions per decoding step than one pass over whole prompts
+    assert _split_prompts([same, same, same, [8] * 11, [9] * 11])[2] == 0
     assert _split_prompts([[1, 2], [3, 4, 5]])[2] == 0  # nothing shared: one pass over the whole prompts
     # a group whose prompts part early needs a wide suffix; prefilling all alone beats joining them then
     assert _split_prompts([[1] * 20, [1] + [2] * 19])[2] == 0
@@ -114,7 +117,7 @@ def test_a_batch_samples_what_each_prompt_would_alone():
     for task in (tasks.sample(rng) for _ in range(3)):
         tools = [tool.schema() for tool in task.tools]
         prompts += [([{"role": "user", "content": task.query}], tools)] * 2
-        prompts += [([{"role": "user", "content": "Please: " + task.query}], tools), PROMPT]
+        prompts += [([{"role": "user", "content": "Please: " + task.query}], tools)] * 2
     assert _split_prompts([agent.encode(prompt) for prompt in prompts])[2] > 0  # shared prefixes prefilled apart
     batched = agent.sample(prompts)
     assert len({len(s.response_ids) for s in batched}) > 2  # replies end at different steps
