@@ -266,19 +266,18 @@ def _split_prompts(prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[i
     candidates = {longest} | {max(len(a), len(b)) - overlap
                               for (a, b), overlap in zip(itertools.pairwise(prompt_ids), shared)}
 
-    def positions(suffix_width: int) -> int:
-        return len(grouped(suffix_width)) * (longest - suffix_width) + len(prompt_ids) * suffix_width
+    def positions(suffix_width: int, prefix_rows: int) -> int:
+        """Positions in a pass over ``prefix_rows`` prefixes and one over every prompt's suffix."""
+        return prefix_rows * (longest - suffix_width) + len(prompt_ids) * suffix_width
 
-    def decoded_positions(suffix_width: int) -> int:
-        groups = grouped(suffix_width)
-        slots = len(groups) * max(map(len, groups))
-        return slots * (longest - suffix_width) + len(prompt_ids) * suffix_width
-
-    admissible = [w for w in candidates if decoded_positions(w) <= len(prompt_ids) * longest]
-    suffix_width = min(admissible, key=lambda w: (positions(w), -w))
-    if positions(suffix_width) > (1 - MIN_PREFILL_SAVING) * len(prompt_ids) * longest:
+    groupings = {w: grouped(w) for w in candidates}
+    # decoding attends to each group's prefix from as many query slots as the largest group has rows
+    admissible = [w for w, groups in groupings.items()
+                  if positions(w, len(groups) * max(map(len, groups))) <= len(prompt_ids) * longest]
+    suffix_width = min(admissible, key=lambda w: (positions(w, len(groupings[w])), -w))
+    if positions(suffix_width, len(groupings[suffix_width])) > (1 - MIN_PREFILL_SAVING) * len(prompt_ids) * longest:
         suffix_width = longest
-    groups = grouped(suffix_width)
+    groups = groupings[suffix_width]
     prefix_lengths = [max(0, max(len(prompt_ids[i]) for i in members) - suffix_width) for members in groups]
     return groups, prefix_lengths, longest - suffix_width
 
