@@ -11,7 +11,9 @@ template, a ~2M-parameter Llama config, seeded SFT data generated on the fly fro
   is the seed query or a `ScriptedAdversary` rewrite (half each); the reply is the canonical target calls in
   Python call syntax (``[f(x=1, y="a")]``) or, for irrelevance tasks, `fcgym.calls.ABSTENTION`.
 * ``query``: the prompt is what ToolDuel shows ``query_0`` (target calls and seed query); the reply is a
-  `ScriptedAdversary` rewrite of the seed query, valid by construction.
+  `ScriptedAdversary` rewrite of the seed query, valid by construction, or (``--own-fraction``) one of the
+  model's own rewrites that passed the validity gate: rejection-sampling fine-tuning on ``--own-samples``
+  rewrites drawn from ``--init`` before training, which sharpens what it already writes toward its valid part.
 
 Free-form string values (names, notes, codes, paths, ids) are often swapped for synthetic ones of the same
 shape so that the models learn to copy values they have never seen instead of memorising the train pools.
@@ -41,10 +43,12 @@ from tqdm import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from agents.factory import TINY_MAX_NEW_TOKENS
+from agents.hf import HFAgent
 from agents.scripted import OPERATORS, ScriptedAdversary
 from envs.domains import DomainTasks
 from envs.tool_duel import fc_messages, query_messages
 from fcgym import Task, format_calls, parse_calls
+from fcgym.validity import check_query
 
 PAD, EOS, UNK = "<|pad|>", "<|eos|>", "<|unk|>"
 ROLE_MARKERS = {"user": "<|user|>", "assistant": "<|assistant|>", "tool": "<|tool|>"}
@@ -106,6 +110,13 @@ class Args:
     """Share of tasks whose string values are replaced by synthetic ones (teaches copying)."""
     copy_fraction: float = 0.0
     """Share of examples that are a copy drill: ``Repeat: <a synthetic sentence>``, the reply that sentence."""
+    own_samples: int = 0
+    """query role: rewrites sampled from the --init model before training; those that pass the validity gate
+    and change the seed query are the own-rewrite pool."""
+    own_fraction: float = 0.0
+    """query role: share of examples drawn from the own-rewrite pool (needs --own-samples)."""
+    own_temperature: float = 0.7
+    """Temperature the own rewrites are sampled at (self-play's query temperature)."""
     threads: int = 2
     """torch CPU threads."""
     bf16: bool = True
@@ -133,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
         parser.error("--role must be fc or query")
     if args.minutes <= 0 and args.steps <= 0:
         parser.error("give --minutes or --steps a positive value")
+    if args.own_fraction and (args.role != "query" or not args.init or args.own_samples <= 0):
+        parser.error("--own-fraction needs --role query, --init and --own-samples")
     return args
 
 
@@ -247,9 +260,10 @@ class Examples:
     """Seeded SFT examples ``(messages, tools, reply)`` for one role."""
 
     def __init__(self, role: str, seed: int, adversarial_fraction: float, synthetic_fraction: float,
-                 copy_fraction: float = 0.0):
+                 copy_fraction: float = 0.0, own_fraction: float = 0.0):
         self.role, self.adversarial_fraction, self.synthetic_fraction = role, adversarial_fraction, synthetic_fraction
-        self.copy_fraction = copy_fraction
+        self.copy_fraction, self.own_fraction = copy_fraction, own_fraction
+        self.own: list[tuple[list[dict], list[dict], str]] = []  # the model's own valid rewrites (`own_rewrites`)
         self.rng = random.Random(seed)
         self.tasks = DomainTasks(split="train")
         self.adversary = ScriptedAdversary(operators=SHORT_OPERATORS, seed=seed + 1)
@@ -276,11 +290,30 @@ class Examples:
         task = self.task()
         if self.rng.random() < self.copy_fraction:
             return self.copy_drill(task)
+        if self.own and self.rng.random() < self.own_fraction:
+            return self.rng.choice(self.own)
         tools = [t.schema() for t in task.tools]
         if self.role == "fc":
             query = self.rewrite(task) if self.rng.random() < self.adversarial_fraction else task.query
             return fc_messages(query), tools, fc_target(task)
         return query_messages(task), tools, self.rewrite(task)
+
+
+def own_rewrites(model, tokenizer, examples: Examples, count: int, temperature: float, seed: int,
+                 batch_size: int = 64) -> list[tuple[list[dict], list[dict], str]]:
+    """Rejection sampling: the model's rewrites of ``count`` train tasks, kept where the validity gate passes them
+    and they differ from the seed query, as ``(messages, tools, reply)`` examples."""
+    agent = HFAgent(model, tokenizer, temperature=temperature, max_new_tokens=TINY_MAX_NEW_TOKENS, seed=seed)
+    kept = []
+    model.eval()
+    for start in tqdm(range(0, count, batch_size), desc="own rewrites", unit="batch"):
+        tasks = [examples.task() for _ in range(min(batch_size, count - start))]
+        prompts = [(query_messages(task), [tool.schema() for tool in task.tools]) for task in tasks]
+        for task, prompt, reply in zip(tasks, prompts, agent.act_batch(prompts)):
+            if reply.strip() != task.query.strip() and check_query(reply, task).valid:
+                kept.append((*prompt, reply))
+    model.train()
+    return kept
 
 
 def encode(tokenizer, messages: list[dict], tools: list[dict], reply: str) -> tuple[list[int], list[int]]:
@@ -330,7 +363,8 @@ def learning_rate(args: Args, step: int, progress: float) -> float:
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | None, argv, previous: dict) -> None:
+def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | None, argv, previous: dict,
+         own_kept: int = 0) -> None:
     """Weights (safetensors), tokenizer, generation config and training.json into ``args.out``."""
     os.makedirs(args.out, exist_ok=True)
     model.generation_config = GenerationConfig(
@@ -346,6 +380,8 @@ def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | 
         "command": "python -m agents.train_tiny " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "args": vars(args), "torch": torch.__version__,
     }
+    if args.own_samples:
+        record["own_rewrites_kept"] = own_kept
     if previous:
         record["continued_from"] = previous
         record["total_steps"] = previous.get("total_steps", previous.get("steps", 0)) + step
@@ -374,7 +410,10 @@ def main(argv: list[str] | None = None) -> None:
         model = build_model(args, tokenizer)
     print(f"{args.role}: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
     examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction,
-                        args.copy_fraction)
+                        args.copy_fraction, args.own_fraction)
+    if args.own_fraction:
+        examples.own = own_rewrites(model, tokenizer, examples, args.own_samples, args.own_temperature, args.seed)
+        print(f"own rewrites: {len(examples.own)} of {args.own_samples} pass the gate and change the seed query")
     libc = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
     stream = batches(examples, tokenizer, args.batch_size, args.max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
@@ -404,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{smoothed:.4f}")
         if args.save_every and elapsed - last_save >= args.save_every * 60:
-            save(args, model, tokenizer, step, elapsed / 60, smoothed, argv, previous)
+            save(args, model, tokenizer, step, elapsed / 60, smoothed, argv, previous, len(examples.own))
             model.train()
             last_save = elapsed
         if step % args.log_every == 0:
@@ -413,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     bar.close()
 
     minutes = (time.time() - start) / 60
-    save(args, model, tokenizer, step, minutes, smoothed, argv, previous)
+    save(args, model, tokenizer, step, minutes, smoothed, argv, previous, len(examples.own))
     print(f"saved {args.out}: {step} steps in {minutes:.1f} min, loss {smoothed:.4f}")
 
 

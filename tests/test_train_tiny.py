@@ -6,7 +6,15 @@ import re
 import jsonschema
 import pytest
 
-from agents.train_tiny import _WORDS, Examples, fc_target, synthetic_like, with_synthetic_strings
+from agents.train_tiny import (
+    _WORDS,
+    Examples,
+    fc_target,
+    own_rewrites,
+    parse_args,
+    synthetic_like,
+    with_synthetic_strings,
+)
 from envs.domains import DomainTasks
 from fcgym import check, parse_calls
 from fcgym.validity import check_query
@@ -66,3 +74,42 @@ def test_copy_drills_repeat_their_sentence():
     assert all(messages[-1]["content"] == "Repeat: " + reply for messages, reply in drills)
     no_drills = Examples("fc", 0, 0.5, 0.8)
     assert not any(m[-1]["content"].startswith("Repeat: ") for m, _, _ in (next(no_drills) for _ in range(100)))
+
+
+def test_own_rewrites_keep_the_valid_ones_that_change_the_seed_query(monkeypatch):
+    from agents.factory import TINY_DIR
+    from agents.hf import HFAgent
+    from envs.tool_duel import task_from_query_prompt
+
+    agent = HFAgent.from_pretrained(TINY_DIR / "query")
+    examples = Examples("query", 0, 0.5, 0.8, own_fraction=0.5)
+    kept = own_rewrites(agent.model, agent.tokenizer, examples, 12, temperature=0.7, seed=0, batch_size=6)
+    assert 0 < len(kept) <= 12
+    for messages, tools, reply in kept:
+        task = task_from_query_prompt(messages, tools)
+        assert check_query(reply, task).valid and reply != task.query
+
+    def replies(self, prompts):  # per prompt: the seed query, an invalid query, the seed query with a suffix
+        seeds = [task_from_query_prompt(*prompt).query for prompt in prompts]
+        return [[seed, "Do something.", seed + " Thanks!"][i % 3] for i, seed in enumerate(seeds)]
+
+    monkeypatch.setattr(HFAgent, "act_batch", replies)
+    kept = own_rewrites(agent.model, agent.tokenizer, examples, 9, temperature=0.7, seed=0)
+    assert [reply.endswith(" Thanks!") for _, _, reply in kept] == [True] * 3
+
+
+def test_own_rewrites_are_drawn_at_their_fraction():
+    examples = Examples("query", 0, 0.5, 0.8, own_fraction=0.5)
+    own = ([{"role": "user", "content": "own"}], [], "own rewrite")
+    examples.own = [own]
+    drawn = [next(examples) for _ in range(200)]
+    assert 70 < drawn.count(own) < 130
+    assert all(reply != "own rewrite" for _, _, reply in (next(Examples("query", 0, 0.5, 0.8)) for _ in range(50)))
+
+
+def test_own_fraction_needs_an_initial_query_model():
+    with pytest.raises(SystemExit):
+        parse_args(["--role", "fc", "--init", "agents/tiny/fc", "--own-samples", "8", "--own-fraction", "0.5"])
+    with pytest.raises(SystemExit):
+        parse_args(["--role", "query", "--own-samples", "8", "--own-fraction", "0.5"])
+    assert parse_args(["--role", "query", "--init", "x", "--own-samples", "8", "--own-fraction", "0.5"]).own_fraction
