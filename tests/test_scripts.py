@@ -43,8 +43,11 @@ def test_trainer_runs_alone_and_saves_a_loadable_checkpoint(module, tmp_path):
     assert isinstance(agent.act([{"role": "user", "content": "Freeze my travel card."}], []), str)
 
 
+# a batch of one group makes 2 optimizer steps an iteration (2 epochs of 1 minibatch): the warmup spans the two
+# rounds, so a resumed run must continue it, and ends at the last step (the full rate, checked below)
 SELFPLAY_BUDGET = ["query_iterations=1", "fc_iterations=1", "batch_size=4", "eval_tasks=4",
-                   "fc.max_new_tokens=48", "query.max_new_tokens=48", "query_trainer.learning_rate=2e-3"]
+                   "fc.max_new_tokens=48", "query.max_new_tokens=48", "query_trainer.learning_rate=2e-3",
+                   "trainer.warmup_updates=4"]
 
 
 def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path):
