@@ -380,7 +380,7 @@ def save(args: Args, model, tokenizer, step: int, minutes: float, loss: float | 
         "command": "python -m agents.train_tiny " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "args": vars(args), "torch": torch.__version__,
     }
-    if args.own_samples:
+    if args.own_fraction:
         record["own_rewrites_kept"] = own_kept
     if previous:
         record["continued_from"] = previous
