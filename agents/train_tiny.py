@@ -303,9 +303,9 @@ def own_rewrites(model, tokenizer, examples: Examples, count: int, temperature: 
                  batch_size: int = 64) -> list[tuple[list[dict], list[dict], str]]:
     """Rejection sampling: the model's rewrites of ``count`` train tasks, kept where the validity gate passes them
     and they differ from the seed query, as ``(messages, tools, reply)`` examples."""
+    model.eval()  # before HFAgent probes it, as `HFAgent.from_pretrained` does
     agent = HFAgent(model, tokenizer, temperature=temperature, max_new_tokens=TINY_MAX_NEW_TOKENS, seed=seed)
     kept = []
-    model.eval()
     for start in tqdm(range(0, count, batch_size), desc="own rewrites", unit="batch"):
         tasks = [examples.task() for _ in range(min(batch_size, count - start))]
         prompts = [(query_messages(task), [tool.schema() for tool in task.tools]) for task in tasks]
