@@ -178,11 +178,13 @@ def _plain_json(value: Any) -> str:
 
 
 class Transcript:
-    """A chat transcript and its JSON text (`messages_json`). Each message is encoded once, when first observed;
-    tool results become messages only when read: the last turn of an episode is never observed."""
+    """A chat transcript, from its system prompt and first user message, and its JSON text (`messages_json`).
+    Each message is encoded once, when first observed; tool results become messages only when read: the last turn
+    of an episode is never observed."""
 
-    def __init__(self, system_prompt: str):
-        self._entries: list[dict[str, Any] | ToolResult] = [{"role": "system", "content": system_prompt}]
+    def __init__(self, system_prompt: str, user_message: str):
+        self._entries: list[dict[str, Any] | ToolResult] = [{"role": "system", "content": system_prompt},
+                                                             {"role": "user", "content": user_message}]
         self._encoded = [_system_object_json(system_prompt)]
 
     def append(self, entry: dict[str, Any] | ToolResult) -> None:
@@ -195,7 +197,8 @@ class Transcript:
 
     def json(self) -> str:
         encoded = self._encoded
-        encoded.extend(_object_json(_as_message(entry)) for entry in self._entries[len(encoded):])
+        for entry in self._entries[len(encoded):]:
+            encoded.append(_object_json(_as_message(entry)))
         return "[" + ", ".join(encoded) + "]"
 
 
@@ -258,9 +261,8 @@ class Duel:
         self.scoring, self.shaping = scoring, shaping
         self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
-        self.query_transcript = Transcript(QUERY_SYSTEM_PROMPT)
-        self.query_transcript.append({"role": "user", "content": query_prompt(task)})
-        self.fc_transcript = Transcript(FC_SYSTEM_PROMPT)  # the query joins it once it passes the gate
+        self.query_transcript = Transcript(QUERY_SYSTEM_PROMPT, query_prompt(task))
+        self.fc_transcript: Transcript | None = None  # begun by the query, once it passes the gate
         self.to_move: str | None = QUERY
         self.calls: list = []
         self.turns = 0
@@ -292,7 +294,7 @@ class Duel:
         if not validity.valid:
             self._finish(None)
             return
-        self.fc_transcript.append({"role": "user", "content": query})
+        self.fc_transcript = Transcript(FC_SYSTEM_PROMPT, query)
         self.to_move = FC
 
     def _play_fc(self, text: str) -> None:
@@ -325,16 +327,16 @@ class Duel:
 
     def _finish(self, verdict: Verdict | None) -> None:
         self.to_move = None
+        info = self.info
+        info["calls"], info["turns"] = [call.to_dict() for call in self.calls], self.turns
         if verdict is None:
             self.rewards = {QUERY: self.invalid_penalty, FC: 0.0}
-        else:
-            fc_reward = 1.0 if verdict.valid else -1.0
-            bonus = self.shaping.query_bonus(self.task, self.info["query"], verdict.valid) if self.shaping else {}
-            self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
-            self.info["shaping"] = bonus
-            self.info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type,
-                                    "errors": list(verdict.errors)}
-        self.info.update(calls=[call.to_dict() for call in self.calls], turns=self.turns)
+            return
+        fc_reward = 1.0 if verdict.valid else -1.0
+        bonus = self.shaping.query_bonus(self.task, info["query"], verdict.valid) if self.shaping else {}
+        self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
+        info["shaping"] = bonus
+        info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type, "errors": list(verdict.errors)}
 
 
 class _ToolDuelBase:
@@ -381,7 +383,8 @@ class _ToolDuelBase:
             return None
         duel = self.duel
         lines = [f"task {duel.task.id}: {duel.task.query}"]
-        lines += [f"  {m['role']}: {m['content']}" for m in duel.fc_transcript.messages[1:]]
+        if duel.fc_transcript is not None:
+            lines += [f"  {m['role']}: {m['content']}" for m in duel.fc_transcript.messages[1:]]
         return "\n".join(lines)
 
     def close(self) -> None:
@@ -437,18 +440,19 @@ class parallel_env(_ToolDuelBase, ParallelEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         duel = self._new_duel(seed)
-        self.agents = list(AGENTS)
-        return {a: duel.observation(a) for a in self.agents}, {a: {"task_id": duel.task.id} for a in self.agents}
+        self.agents = [QUERY, FC]
+        return ({QUERY: duel.observation(QUERY), FC: duel.observation(FC)},
+                {QUERY: {"task_id": duel.task.id}, FC: {"task_id": duel.task.id}})
 
     def step(self, actions: dict[str, str]):
         duel = self.duel
+        if not self.agents:  # the episode is over
+            return {}, {}, {}, {}, {}
         if duel.to_move in actions:
             duel.play(duel.to_move, actions[duel.to_move])
         done = duel.to_move is None
-        agents = self.agents
-        observations = {a: duel.observation(a) for a in agents}
-        rewards = {a: duel.rewards[a] for a in agents} if done else dict.fromkeys(agents, 0.0)
-        infos = {a: dict(duel.info) if done else {} for a in agents}
         if done:
             self.agents = []
-        return observations, rewards, dict.fromkeys(agents, done), dict.fromkeys(agents, False), infos
+        observations = {QUERY: duel.observation(QUERY), FC: duel.observation(FC)}  # both live until both are done
+        infos = {QUERY: dict(duel.info), FC: dict(duel.info)} if done else {QUERY: {}, FC: {}}
+        return observations, dict(duel.rewards), {QUERY: done, FC: done}, {QUERY: False, FC: False}, infos

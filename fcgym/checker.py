@@ -51,7 +51,7 @@ ERROR_TYPES = (
 class Verdict:
     """The outcome of one check: ``valid`` with ``score`` 1.0, or an ``error_type`` with readable ``errors``.
 
-    Messages are formatted when ``errors`` is first read: most failures found while training are never read.
+    Messages are formatted when ``errors`` is read: most failures found while training are never read.
     """
 
     valid: bool
@@ -70,9 +70,9 @@ class Verdict:
         reasons = tuple(("{}", (error,)) for error in errors)
         return _failure(error_type, reasons) if cls is Verdict else cls(False, 0.0, error_type, reasons)
 
-    @functools.cached_property
+    @property
     def errors(self) -> tuple[str, ...]:
-        return tuple(message.format(*args) for message, args in self.reasons)
+        return tuple([message.format(*args) for message, args in self.reasons])
 
     def _key(self) -> tuple:
         return self.valid, self.score, self.error_type, self.errors
