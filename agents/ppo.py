@@ -60,7 +60,7 @@ class PPOConfig:
     kl_loss_coef: float = 0.0
     """Weight of a KL term to the reference in the loss, on every reply token (GRPO's ``beta``, its k3 estimator):
     it holds each token near the reference directly, including tokens the policy loss leaves out
-    (`entropy_top_fraction`)."""
+    (`entropy_top_fraction`). Logged as ``kl_loss`` whenever the reference runs (with `kl_coef` alone too)."""
     gamma: float = 1.0
     """Discount over reply tokens."""
     gae_lambda: float = 0.95
@@ -263,6 +263,12 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def _k3(ref_logprobs: torch.Tensor, logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """KL(policy || reference) per reply token, k3 estimator (unbiased, never negative), meaned over ``mask``."""
+    to_reference = ref_logprobs - logprobs
+    return _masked_mean(to_reference.exp() - to_reference - 1, mask)
+
+
 def _most_uncertain(entropy: torch.Tensor, mask: torch.Tensor, fraction: float) -> torch.Tensor:
     """``mask`` narrowed to its ``fraction`` of tokens with the highest ``entropy`` (ties at the cut kept)."""
     if fraction >= 1.0 or not mask.any():
@@ -392,9 +398,11 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
                  "entropy": _masked_mean(entropy, m)}
         loss = terms["policy_loss"] + config.vf_coef * terms["value_loss"] - config.ent_coef * terms["entropy"]
         if config.kl_loss_coef:
-            to_reference = ref_logprobs[members] - new_logprobs
-            terms["kl_loss"] = _masked_mean(to_reference.exp() - to_reference - 1, m)
+            terms["kl_loss"] = _k3(ref_logprobs[members], new_logprobs, m)
             loss = loss + config.kl_loss_coef * terms["kl_loss"]
+        elif config.kl_coef:  # logged: the sampled-token KL cannot see mass moved off tokens no longer sampled
+            with torch.no_grad():
+                terms["kl_loss"] = _k3(ref_logprobs[members], new_logprobs, m)
         with torch.no_grad():
             terms["approx_kl"] = _masked_mean((ratio - 1) - log_ratio, m)
             terms["clipfrac"] = _masked_mean(((ratio - 1).abs() > config.clip_coef).float(), m)

@@ -270,15 +270,17 @@ def test_a_kl_loss_pulls_every_reply_token_back_to_the_reference():
         for weight in reference.parameters():
             weight.add_(0.02 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
 
-    def kl_losses(coef: float) -> list:
+    def kl_losses(coef: float, kl_coef: float = 0.0) -> list:
         learner = Learner(build_agent({"kind": "tiny", "role": "fc", "seed": 0}),
-                          PPOConfig(learning_rate=1e-3, kl_coef=0.0, kl_loss_coef=coef, entropy_top_fraction=0.2),
+                          PPOConfig(learning_rate=1e-3, kl_coef=kl_coef, kl_loss_coef=coef, entropy_top_fraction=0.2),
                           seed=0, reference=reference)
         return [learner.update(samples, [0.0] * 4).get("kl_loss") for _ in range(3)]
 
     first, _, last = kl_losses(1.0)
     assert first > 0 and last < 0.8 * first
-    assert kl_losses(0.0) == [None] * 3  # off: nothing computed
+    assert kl_losses(0.0) == [None] * 3  # no reference: nothing computed
+    logged = kl_losses(0.0, kl_coef=0.05)  # the reference runs for the reward's penalty: its k3 is logged
+    assert all(value > 0.5 * first for value in logged)  # ...and not trained on: it stays far
 
 
 def test_imitation_is_refused_under_ddp_instead_of_desynchronising_the_processes(monkeypatch):
