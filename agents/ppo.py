@@ -95,7 +95,7 @@ class PPOConfig:
     """Weight of a cross-entropy term on demonstrations added to every minibatch's loss (0: pure PPO). The FC
     trainer demonstrates the target calls of the episodes it lost to valid queries: PPO pushes a failed reply
     down but says nothing of which reply was right, and the env knows (as PPO-ptx adds a supervised term). The
-    query trainer has no demonstrations. One process only for now (refused under DDP)."""
+    query trainer has no demonstrations. Under DDP every process imitates the demonstrations of all of them."""
 
 
 class ValueHead(nn.Module):
@@ -381,6 +381,8 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     if imitating:
         shown = make_batch(list(demonstrations), [0.0] * len(demonstrations), pad_id, hidden_size)
         shown_minibatches = length_minibatches(shown.lengths, len(minibatches), forward_tokens)
+    # under DDP with imitation, each step's one gradient averaging waits for its imitation pass, the last backward
+    defer_sync = imitating and isinstance(policy, DistributedDataParallel)
 
     def policy_pass(rows: torch.Tensor, width: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss of one forward pass over ``rows`` and its statistics, each a mean over its reply tokens."""
@@ -420,11 +422,12 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
             optimizer.zero_grad()
             policy_passes = minibatches[index]
             minibatch_stats: dict[str, float] = defaultdict(float)
-            for (rows, width), share in zip(policy_passes, _token_shares(batch, policy_passes)):
-                loss, terms = policy_pass(rows, width)
-                (loss * share).backward()
-                for name, value in terms.items():
-                    minibatch_stats[name] += share * value.item()
+            with policy.no_sync() if defer_sync else contextlib.nullcontext():
+                for (rows, width), share in zip(policy_passes, _token_shares(batch, policy_passes)):
+                    loss, terms = policy_pass(rows, width)
+                    (loss * share).backward()
+                    for name, value in terms.items():
+                        minibatch_stats[name] += share * value.item()
             if imitating:
                 shown_passes = shown_minibatches[index % len(shown_minibatches)]
                 for (rows, width), share in zip(shown_passes, _token_shares(shown, shown_passes)):
@@ -440,6 +443,13 @@ def ppo_update(policy: nn.Module, reference: PreTrainedModel, optimizer: torch.o
     if config.kl_coef:
         summary["kl_to_reference"] = _masked_mean(kl, mask).item()
     return summary
+
+
+def _gathered(items: list) -> list:
+    """Every process's ``items``, in rank order, on every process."""
+    lists = [None] * dist.get_world_size()
+    dist.all_gather_object(lists, items)
+    return [item for items_of_rank in lists for item in items_of_rank]
 
 
 class Learner:
@@ -458,9 +468,8 @@ class Learner:
         self.reference = copy.deepcopy(reference or self.model).eval().requires_grad_(False)
         self.policy: nn.Module = ActorCritic(self.model, self.head)
         if dist.is_initialized():  # launched by torchrun / accelerate: gradients are averaged across processes
-            if config.imitation_coef:  # a second forward per step, and per-process counts of demonstrations
-                raise ValueError("PPOConfig.imitation_coef is not supported with several processes (DDP) yet")
-            self.policy = DistributedDataParallel(self.policy)
+            # imitation's passes leave the value head out, so DDP must look for parameters without gradients
+            self.policy = DistributedDataParallel(self.policy, find_unused_parameters=bool(config.imitation_coef))
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         if checkpoint is not None and (checkpoint / "optimizer.pt").exists():
             self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
@@ -476,6 +485,8 @@ class Learner:
         """One PPO update (with imitation of ``demonstrations``, see `PPOConfig.imitation_coef`); an empty batch
         changes nothing. Under DDP, processes with fewer samples than the others join the gradient averaging
         without data (`DistributedDataParallel.join`)."""
+        if isinstance(self.policy, DistributedDataParallel) and self.config.imitation_coef:
+            demonstrations = _gathered(list(demonstrations))  # the same on every process: the same passes
         self.policy.train()
         with self.policy.join() if isinstance(self.policy, DistributedDataParallel) else contextlib.nullcontext():
             stats = ppo_update(self.policy, self.reference, self.optimizer, samples, rewards, self.agent.pad_id,

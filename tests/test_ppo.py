@@ -281,11 +281,3 @@ def test_a_kl_loss_pulls_every_reply_token_back_to_the_reference():
     assert kl_losses(0.0) == [None] * 3  # no reference: nothing computed
     logged = kl_losses(0.0, kl_coef=0.05)  # the reference runs for the reward's penalty: its k3 is logged
     assert all(value > 0.5 * first for value in logged)  # ...and not trained on: it stays far
-
-
-def test_imitation_is_refused_under_ddp_instead_of_desynchronising_the_processes(monkeypatch):
-    import agents.ppo
-
-    monkeypatch.setattr(agents.ppo.dist, "is_initialized", lambda: True)
-    with pytest.raises(ValueError, match="not supported with several processes"):
-        Learner(build_agent({"kind": "tiny", "role": "fc", "seed": 0}), PPOConfig(imitation_coef=1.0), seed=0)
