@@ -285,8 +285,8 @@ def play(args: Args, tasks: list[Task], agent: Agent, adversary: Agent | None, r
                               None if clean else attacker, agent)
         records = []
         for index, ((task, attack, trial), episode) in enumerate(zip(batch, episodes)):
-            verdict = episode.info.get("verdict")
             operators, source = ([], "none") if clean else (attacker.operators[index], "applied")
+            verdict = episode.verdict
             if operators is None:
                 operators, source = detected_operators(episode.query, tasks[task]), "detected"
             records.append({
@@ -294,7 +294,8 @@ def play(args: Args, tasks: list[Task], agent: Agent, adversary: Agent | None, r
                 "group": group_of(tasks[task]), "condition": "clean" if clean else "attack", "attack": attack,
                 "trial": trial, "seed_query": episode.seed_query, "target_calls": episode.target_calls,
                 "query": episode.query, "query_valid": episode.query_valid, "fc_output": episode.fc_replies,
-                "verdict": verdict, "correct": episode.fc_correct, "error_type": verdict and verdict["error_type"],
+                "verdict": verdict and verdict.to_dict(), "correct": episode.fc_correct,
+                "error_type": verdict and verdict.error_type,
                 "operators": operators, "operators_source": source,
             })
         append_jsonl(run_dir / "episodes.jsonl", records)

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.base import Agent, Sample, act_batch
 from envs.tool_duel import FC, QUERY, decode_observation, parallel_env
-from fcgym import Task
+from fcgym import Task, Verdict
 
 
 @dataclass
@@ -34,15 +34,20 @@ class Episode:
     """The task itself (tools with their code, possible answers), for trainers that need more than the record."""
 
     @property
+    def verdict(self) -> Verdict | None:
+        """The check of the FC model's calls (None when the query was invalid)."""
+        return self.info.get("verdict")
+
+    @property
     def fc_correct(self) -> bool:
-        return bool(self.info.get("verdict", {}).get("valid"))
+        return self.verdict is not None and self.verdict.valid
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready summary (no token ids)."""
         return {
             "task_id": self.task_id, "domain": self.domain, "kind": self.kind, "seed_query": self.seed_query,
             "target_calls": self.target_calls, "query": self.query, "query_valid": self.query_valid,
-            "fc_replies": self.fc_replies, "verdict": self.info.get("verdict"), "rewards": self.rewards,
+            "fc_replies": self.fc_replies, "verdict": self.verdict and self.verdict.to_dict(), "rewards": self.rewards,
         }
 
 

@@ -107,7 +107,7 @@ def adversarial_records(episodes: list[Episode], round_index: int) -> list[dict]
     return [{"round": round_index, "task_id": e.task_id, "kind": e.kind, "query": e.query,
              "seed_query": e.seed_query, "target_calls": e.target_calls, "tools": json.loads(e.tools_json),
              "operators": detected_operators(e.query, e.task), "fc_reply": e.fc_replies[-1],
-             "error_type": e.info["verdict"]["error_type"]}
+             "error_type": e.verdict.error_type}
             for e in episodes if e.query_valid and not e.fc_correct]
 
 

@@ -50,7 +50,8 @@ default), whose terms are in ``info["shaping"]``.
 ## Info
 
 At the end, both agents' info holds ``task_id``, ``query``, ``query_valid``, ``validity_reasons``, ``calls``,
-``verdict`` (``valid``, ``error_type``, ``errors``) and ``turns``.
+``verdict`` (the `fcgym.Verdict`: ``valid``, ``error_type``, ``errors``, formatted when read; ``to_dict()``) and
+``turns``.
 
 ## Arguments
 
@@ -336,7 +337,7 @@ class Duel:
         bonus = self.shaping.query_bonus(self.task, info["query"], verdict.valid) if self.shaping else {}
         self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
         info["shaping"] = bonus
-        info["verdict"] = {"valid": verdict.valid, "error_type": verdict.error_type, "errors": list(verdict.errors)}
+        info["verdict"] = verdict
 
 
 class _ToolDuelBase:

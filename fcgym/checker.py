@@ -74,6 +74,10 @@ class Verdict:
     def errors(self) -> tuple[str, ...]:
         return tuple([message.format(*args) for message, args in self.reasons])
 
+    def to_dict(self) -> dict[str, Any]:
+        """``valid``, ``error_type`` and ``errors`` as JSON-ready data."""
+        return {"valid": self.valid, "error_type": self.error_type, "errors": list(self.errors)}
+
     def _key(self) -> tuple:
         return self.valid, self.score, self.error_type, self.errors
 

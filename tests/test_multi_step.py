@@ -106,11 +106,11 @@ def _play(task, fc_replies, max_turns):
 def test_tool_duel_plays_multi_step_tasks_over_turns(domain):
     task = _tasks(domain, 1)[0]
     rewards, info, seen = _play(task, OneCallPerTurn(task.target_calls()), max_turns=3)
-    assert rewards[FC] == 1.0 and info["verdict"]["valid"] and info["turns"] == 3
+    assert rewards[FC] == 1.0 and info["verdict"].valid and info["turns"] == 3
     assert seen[1][-1]["role"] == "tool"  # the second turn sees the first call's result
     # one turn is not enough: the episode ends after the first call
     rewards, info, _ = _play(task, OneCallPerTurn(task.target_calls()), max_turns=1)
-    assert rewards[FC] == -1.0 and info["verdict"]["error_type"] == "wrong_count"
+    assert rewards[FC] == -1.0 and info["verdict"].error_type == "wrong_count"
 
 
 def test_a_guessed_derived_value_is_wrong():
@@ -118,4 +118,4 @@ def test_a_guessed_derived_value_is_wrong():
     first, second = task.target_calls()
     guess = Call(second.name, {**second.arguments, "amount": second.arguments["amount"] + 1})
     rewards, info, _ = _play(task, OneCallPerTurn([first, guess]), max_turns=3)
-    assert rewards[FC] == -1.0 and info["verdict"]["error_type"] == "value_error"
+    assert rewards[FC] == -1.0 and info["verdict"].error_type == "value_error"

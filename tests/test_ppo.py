@@ -28,7 +28,7 @@ from agents.ppo_fc import demonstrations
 from agents.rollout import Episode, play_duels
 from envs.domains import DomainTasks
 from envs.tool_duel import FC, QUERY, fc_messages, parallel_env
-from fcgym import Call, format_calls
+from fcgym import Call, Verdict, format_calls
 
 
 def _lrs(config: PPOConfig, steps: int, optimizer: torch.optim.Optimizer) -> list[float]:
@@ -231,8 +231,9 @@ def test_lost_episodes_demonstrate_their_target_calls_once_per_query_in_the_mode
 
     def episode(task, query: str, correct: bool = False, valid: bool = True) -> Episode:
         tools = json.dumps([tool.schema() for tool in task.tools])
+        verdict = Verdict.correct() if correct else Verdict.failed("value_error")
         return Episode(task.id, "d", task.kind, "q", [], tools_json=tools, query=query, query_valid=valid,
-                       info={"verdict": {"valid": correct}} if valid else {}, task=task)
+                       info={"verdict": verdict} if valid else {}, task=task)
 
     played = [episode(task, "first"), episode(task, "first"), episode(task, "second"), episode(task, "third", True),
               episode(task, "fourth", valid=False), episode(relevance, "any"), episode(multi_step, "needs results")]

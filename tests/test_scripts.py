@@ -99,10 +99,11 @@ def test_the_fc_trainer_imitates_the_lessons_it_is_given(tmp_path):
     from agents.ppo import PPOConfig
     from agents.rollout import Episode
     from envs.domains import DomainTasks
+    from fcgym import Verdict
 
     task = DomainTasks(split="train").sample(random.Random(5))
     lost = Episode(task.id, task.domain, task.kind, task.query, [], query="a query the FC model got wrong",
-                   query_valid=True, info={"verdict": {"valid": False}}, task=task,
+                   query_valid=True, info={"verdict": Verdict.failed("value_error")}, task=task,
                    tools_json=json.dumps([tool.schema() for tool in task.tools]))
     args = ppo_fc.Args(iterations=1, batch_size=4, run_dir=str(tmp_path), ppo=PPOConfig(imitation_coef=1.0),
                        policy={"kind": "tiny", "role": "fc", "max_new_tokens": 48})

@@ -43,8 +43,8 @@ def test_adversary_view_scores_the_query_against_the_opponent():
     seed_query = messages[-1]["content"].split("Seed query: ")[1]
     _, reward, terminated, _, info = env.step(seed_query)
     assert terminated and info["query_valid"]
-    assert reward == (-1.0 if info["verdict"]["valid"] else 1.0)
-    assert info["verdict"]["valid"] == (info["calls"] == [] and "irrelevance" in info["task_id"])
+    assert reward == (-1.0 if info["verdict"].valid else 1.0)
+    assert info["verdict"].valid == (info["calls"] == [] and "irrelevance" in info["task_id"])
 
 
 def test_opponent_given_as_a_class_path():

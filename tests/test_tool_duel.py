@@ -113,7 +113,7 @@ def test_aec_correct_answer():
     assert [m["role"] for m in messages] == ["system", "user"]
     assert {t["function"]["name"] for t in tools} >= {"transfer", "get_balance"}
     assert game.infos[FC]["query_valid"] is True
-    assert game.infos[FC]["verdict"] == {"valid": True, "error_type": None, "errors": []}
+    assert game.infos[FC]["verdict"].to_dict() == {"valid": True, "error_type": None, "errors": []}
     assert game.infos[QUERY]["calls"] == json.loads(answer)
     assert game.infos[QUERY]["turns"] == 1
     assert finish_aec(game) == {QUERY: -1.0, FC: 1.0}
@@ -121,13 +121,13 @@ def test_aec_correct_answer():
 
 def test_aec_wrong_answer():
     game, _, _ = play_aec([WRONG_CALLS])
-    assert game.infos[FC]["verdict"]["error_type"] == "wrong_function"
+    assert game.infos[FC]["verdict"].error_type == "wrong_function"
     assert finish_aec(game) == {QUERY: 1.0, FC: -1.0}
 
 
 def test_aec_abstaining_on_a_relevant_task_is_wrong():
     game, _, _ = play_aec(["I would rather not."])
-    assert game.infos[FC]["verdict"]["error_type"] == "no_call"
+    assert game.infos[FC]["verdict"].error_type == "no_call"
     assert finish_aec(game) == {QUERY: 1.0, FC: -1.0}
 
 
@@ -149,14 +149,14 @@ def test_aec_parse_error_is_shown_and_retried():
     messages, _ = decode_observation(seen[2])
     assert messages[-2] == {"role": "assistant", "content": "[transfer(amount="}
     assert messages[-1]["role"] == "user" and messages[-1]["content"].startswith("Your reply could not be parsed")
-    assert game.infos[FC]["verdict"]["valid"] is True and game.infos[FC]["turns"] == 2
+    assert game.infos[FC]["verdict"].valid is True and game.infos[FC]["turns"] == 2
     assert finish_aec(game) == {QUERY: -1.0, FC: 1.0}
 
 
 def test_aec_parse_error_on_the_last_turn_is_a_parse_error_verdict():
     game, _, _ = play_aec(["[transfer(amount="])
     verdict = game.infos[FC]["verdict"]
-    assert verdict["error_type"] == "parse_error" and verdict["errors"]
+    assert verdict.error_type == "parse_error" and verdict.errors
     assert finish_aec(game) == {QUERY: 1.0, FC: -1.0}
 
 
@@ -165,7 +165,7 @@ def test_aec_tool_results_come_back_while_turns_remain():
     messages, _ = decode_observation(seen[2])
     assert messages[-2]["role"] == "assistant" and messages[-1]["role"] == "tool"
     assert messages[-1]["name"] == json.loads(answer)[0]["name"]
-    assert game.infos[FC]["turns"] == 2 and game.infos[FC]["verdict"]["valid"]
+    assert game.infos[FC]["turns"] == 2 and game.infos[FC]["verdict"].valid
     assert finish_aec(game) == {QUERY: -1.0, FC: 1.0}
 
 
@@ -195,7 +195,7 @@ def test_parallel_correct_answer():
     observations, rewards, terminations, truncations, infos = history[-1]
     assert rewards == {QUERY: -1.0, FC: 1.0}
     assert all(terminations.values()) and not any(truncations.values())
-    assert infos[FC]["verdict"]["valid"] and infos[QUERY] == infos[FC]
+    assert infos[FC]["verdict"].valid and infos[QUERY] == infos[FC]
     assert game.agents == []
 
 
@@ -311,12 +311,12 @@ def test_state_scoring_accepts_calls_that_reach_the_target_state_and_rejects_oth
         return json.dumps([{"name": "transfer", "arguments": args}])
 
     for scoring in ("calls", "state", "both"):
-        assert _answer_episode(scoring, right)["valid"]
+        assert _answer_episode(scoring, right).valid
     for scoring in ("state", "both"):
         verdict = _answer_episode(scoring, reversed_transfer)
-        assert not verdict["valid"]
-    assert _answer_episode("state", reversed_transfer)["error_type"] == "state_mismatch"
-    assert _answer_episode("calls", reversed_transfer)["error_type"] == "value_error"
+        assert not verdict.valid
+    assert _answer_episode("state", reversed_transfer).error_type == "state_mismatch"
+    assert _answer_episode("calls", reversed_transfer).error_type == "value_error"
 
 
 def test_shaping_rewards_the_edge_of_ability_and_penalises_repeats():
