@@ -72,7 +72,7 @@ from tqdm import tqdm
 
 from agents.base import Agent, act_batch, reset_agent
 from agents.factory import build_agent
-from agents.rollout import play_duels
+from agents.rollout import OneTask, play_duels
 from agents.runs import append_jsonl, save_config, seed_everything
 from agents.scripted import detected_operators
 from envs.domains import DOMAINS, DomainTasks
@@ -171,16 +171,6 @@ def draw_tasks(args: Args) -> tuple[list[Task], dict[str, Any]]:
 def group_of(task: Task) -> str:
     """The report's breakdown key: the domain, or the BFCL category."""
     return task.kind if task.domain == "bfcl" else task.domain
-
-
-class OneTask:
-    """A task source that always serves one task: the benchmark, not the env, decides which task is played."""
-
-    def __init__(self, task: Task):
-        self.task = task
-
-    def sample(self, rng: random.Random) -> Task:
-        return self.task
 
 
 class RecordingAdversary:

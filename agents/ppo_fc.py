@@ -49,20 +49,19 @@ class Args(TrainerArgs):
         return round(self.clean_fraction * self.batch_size / self.group_size) * self.group_size
 
 
+def lost_to_valid_queries(episodes: list[Episode]) -> list[Episode]:
+    """The episodes whose valid query beat the FC model, once per task and query."""
+    lost = {(e.task.id, e.query): e for e in episodes if e.query_valid and not e.fc_correct}
+    return list(lost.values())
+
+
 def demonstrations(episodes: list[Episode], agent: HFAgent) -> list[Sample]:
     """The target calls of every episode lost to a valid query, as the reply to what the FC model saw, once per
     task and query (a group's episodes share both). Tasks whose calls need tool results (multi-step) or that
     accept any call (BFCL relevance) have no one right first reply, so none."""
-    shown, seen = [], set()
-    for episode in episodes:
-        task = episode.task
-        if not episode.query_valid or episode.fc_correct or task.derived or task.any_call:
-            continue
-        if (key := (task.id, episode.query)) not in seen:
-            seen.add(key)
-            prompt = (fc_messages(episode.query), json.loads(episode.tools_json))
-            shown.append(agent.demonstration(prompt, task.target_calls()))
-    return shown
+    return [agent.demonstration((fc_messages(episode.query), json.loads(episode.tools_json)),
+                                episode.task.target_calls())
+            for episode in lost_to_valid_queries(episodes) if not (episode.task.derived or episode.task.any_call)]
 
 
 def train(args: Args, learner: Learner | None = None, opponent=None, logger: RunLogger | None = None,

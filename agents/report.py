@@ -117,6 +117,10 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
         else:
             checks = (f"{attacked_text} (should rise: {_yes(attacked > 0)}), {clean_text} (should not fall by more "
                       f"than {CLEAN_TOLERANCE:.0f}: {_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")
+            if "train/lost_queries" in after:
+                checks += (f"; of the {after['train/lost_queries']} training queries that beat the FC model in the "
+                           f"query phase, it answers {after['train/lost_answered_before']} before this phase and "
+                           f"{after['train/lost_answered_after']} after (greedy, same task and query)")
         lines.append(f"- round {after['round']}, {after['phase']} phase: {checks}.")
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)

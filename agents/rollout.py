@@ -5,12 +5,23 @@ Trainers, self-play evaluation and the benchmark all play through `play_duels`.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.base import Agent, Sample, act_batch
 from envs.tool_duel import FC, QUERY, decode_observation, parallel_env
 from fcgym import Task, Verdict
+
+
+class OneTask:
+    """A task source that always serves one task: the caller, not the env, decides which task is played."""
+
+    def __init__(self, task: Task):
+        self.task = task
+
+    def sample(self, rng: random.Random) -> Task:
+        return self.task
 
 
 @dataclass

@@ -34,7 +34,7 @@ from agents.factory import build_agent
 from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
-from agents.rollout import Episode, play_duels
+from agents.rollout import Episode, OneTask, play_duels
 from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
 from agents.scripted import detected_operators
 from envs.tool_duel import FC, QUERY, parallel_env
@@ -60,6 +60,18 @@ class RecordedQueries:
         return list(self.queries)
 
 
+def greedy(fc: HFAgent) -> HFAgent:
+    """The FC model as evaluated: greedy, on the same weights."""
+    return HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
+
+
+def answered_again(fc: HFAgent, lost: list[Episode], config: DictConfig) -> int:
+    """How many of the ``lost`` episodes the FC model answers right (greedy) when it gets the same task and query."""
+    envs = [parallel_env(tasks=OneTask(episode.task), **config.env) for episode in lost]
+    replayed = play_duels(envs, list(range(len(lost))), RecordedQueries([e.query for e in lost]), greedy(fc))
+    return sum(episode.fc_correct for episode in replayed)
+
+
 def held_out(config: DictConfig) -> tuple[list, list[int]]:
     """One env per held-out (test split) evaluation task, and the seeds that draw the run's ``eval_tasks``."""
     envs = [parallel_env(tasks=domain_tasks(config.tasks, "test"), **config.env) for _ in range(config.eval_tasks)]
@@ -76,7 +88,7 @@ def evaluate(fc: HFAgent, query: HFAgent, config: DictConfig, since: dict | None
     changed: the clean outcomes when only the query model trained, the query model's queries when only the FC
     model did (both are seeded, so a rerun would give the same)."""
     envs, seeds = held_out(config)
-    greedy_fc = HFAgent(fc.model, fc.tokenizer, temperature=0.0, max_new_tokens=fc.max_new_tokens)
+    greedy_fc = greedy(fc)
     if since is not None and trained == QUERY:
         clean_outcomes = since["eval/clean_outcomes"]
     else:
@@ -195,13 +207,17 @@ def main(config: DictConfig) -> None:
                      **evaluate(fc.agent, query.agent, config, since=rows[-1], trained=QUERY)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
+        lost = ppo_fc.lost_to_valid_queries(query_episodes)  # the FC snapshot it played lost them
+        answered_before = answered_again(fc.agent, lost, config)
 
         # the FC phase also imitates the right replies to the query phase's winning queries (fc_trainer.imitation_coef)
         _, episodes = ppo_fc.train(fc_args, fc, pick(pools["query"], config.opponent_pool, rng), logger, step,
                                    lessons=query_episodes)
         step += config.fc_iterations
         rows.append({"round": round_index, "phase": "fc", "train/fc_mean_reward":
-                     sum(e.rewards[FC] for e in episodes) / len(episodes),
+                     sum(e.rewards[FC] for e in episodes) / len(episodes), "train/lost_queries": len(lost),
+                     "train/lost_answered_before": answered_before,
+                     "train/lost_answered_after": answered_again(fc.agent, lost, config),
                      **evaluate(fc.agent, query.agent, config, since=rows[-1], trained=FC)})
         logger.log(step, rows[-1])
         pools["fc"].append(frozen_copy(fc.agent, 0.0, config.seed + round_index))

@@ -47,3 +47,12 @@ def test_query_phases_give_the_operator_mix_of_the_queries_that_won(tmp_path):
              "train/operator_mix": {"long_context": 3, "none": 2}}
     line = write_summary([start, query], tmp_path).splitlines()[-1]
     assert line.endswith("5 training queries beat the FC model, by operator: long_context 3, none 2.")
+
+
+def test_fc_phases_say_how_many_of_the_winning_training_queries_they_repaired(tmp_path):
+    query = _row(1, "query", 0.5, 0.4, 0.95)
+    fc = {**_row(1, "fc", 0.5, 0.45, 0.95), "train/lost_queries": 6, "train/lost_answered_before": 0,
+          "train/lost_answered_after": 5}
+    line = write_summary([query, fc], tmp_path).splitlines()[-1]
+    assert line.endswith("of the 6 training queries that beat the FC model in the query phase, it answers 0 before "
+                         "this phase and 5 after (greedy, same task and query).")

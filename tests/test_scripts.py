@@ -72,6 +72,13 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
         assert set(record["operators"]) <= set(OPERATORS)
     phases = [(row["round"], row["phase"]) for row in metrics(straight) if "phase" in row]
     assert phases == [(0, "start"), (1, "query"), (1, "fc"), (2, "query"), (2, "fc")]
+    adversarial = list(map(json.loads, (straight / "adversarial.jsonl").read_text().splitlines()))
+    for row in metrics(straight):
+        if row.get("phase") == "fc":  # the query phase's distinct winning queries, answered again
+            lost = {(r["task_id"], r["query"]) for r in adversarial if r["round"] == row["round"]}
+            assert row["train/lost_queries"] == len(lost)
+            assert 0 <= row["train/lost_answered_before"] <= len(lost)
+            assert 0 <= row["train/lost_answered_after"] <= len(lost)
     final = metrics(straight)[-1]
     assert f"{100 * final['eval/fc_clean_success']:.1f} %" in (straight / "summary.md").read_text()
 
