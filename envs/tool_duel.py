@@ -267,7 +267,7 @@ class Duel:
         self.to_move: str | None = QUERY
         self.calls: list = []
         self.turns = 0
-        self.rewards = {QUERY: 0.0, FC: 0.0}  # replaced, never changed: the parallel env hands it out as it is
+        self.rewards = {QUERY: 0.0, FC: 0.0}
         self.info: dict[str, Any] = {"task_id": task.id}
         self._messages: str | None = None  # the JSON chat of the agent to move, once observed
 
@@ -456,4 +456,4 @@ class parallel_env(_ToolDuelBase, ParallelEnv):
             self.agents = []
         observations = {QUERY: duel.observation(QUERY), FC: duel.observation(FC)}  # both live until both are done
         infos = {QUERY: dict(duel.info), FC: dict(duel.info)} if done else {QUERY: {}, FC: {}}
-        return observations, duel.rewards, {QUERY: done, FC: done}, {QUERY: False, FC: False}, infos
+        return observations, dict(duel.rewards), {QUERY: done, FC: done}, {QUERY: False, FC: False}, infos
