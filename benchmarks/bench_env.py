@@ -121,7 +121,7 @@ def main() -> None:
     print(f"episode by hand (checks + obs. text): {by_hand:10,.0f} checked episodes/s")
     print(f"ToolDuel reset + 2 steps:             {wrapped:10,.0f} checked episodes/s")
     print(f"ToolDuel env steps (query + FC):      {2 * wrapped:10,.0f} steps/s (each checked: gate, then calls)")
-    print(f"env overhead over the episode by hand:{100 * (by_hand / wrapped - 1):10.0f} %")
+    print(f"env overhead over the episode by hand:{100 * (by_hand / wrapped - 1):10.1f} %")
     print(f"env time / checks-by-hand time:       {rates['checks'] / wrapped:10.2f}x")
     print(f"env time / parse + check time:        {direct / wrapped:10.2f}x")
 

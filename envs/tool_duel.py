@@ -71,6 +71,7 @@ import json
 import math
 import random
 from collections import deque
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
@@ -79,7 +80,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils import wrappers
 
 from envs.domains import DomainTasks
-from fcgym import ParseError, Task, Tool, check, execute, parse_calls
+from fcgym import Call, ParseError, Task, Tool, check, execute, parse_calls
 from fcgym.checker import Verdict, check_state
 from fcgym.sandbox import Sandbox, ToolResult
 from fcgym.spaces import UnicodeText
@@ -180,27 +181,31 @@ def _plain_json(value: Any) -> str:
 
 class Transcript:
     """A chat transcript, from its system prompt and first user message, and its JSON text (`messages_json`).
-    Each message is encoded once, when first observed; tool results become messages only when read: the last turn
-    of an episode is never observed."""
+
+    ``entries`` are chat messages or tools' results (`ToolResult`, read as their ``tool`` messages); append to it.
+    Each entry is encoded once, when first observed; tool results become messages only when read: the last turn of
+    an episode is never observed."""
 
     def __init__(self, system_prompt: str, user_message: str):
-        self._entries: list[dict[str, Any] | ToolResult] = [{"role": "system", "content": system_prompt},
-                                                             {"role": "user", "content": user_message}]
-        self._encoded = [_system_object_json(system_prompt)]
-
-    def append(self, entry: dict[str, Any] | ToolResult) -> None:
-        """Add a chat message, or a tool's result (as its ``tool`` message)."""
-        self._entries.append(entry)
+        self.entries: list[dict[str, Any] | ToolResult] = [{"role": "system", "content": system_prompt},
+                                                            {"role": "user", "content": user_message}]
+        self._encoded = [_system_object_json(system_prompt), _object_json(self.entries[1])]
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return [_as_message(entry) for entry in self._entries]
+        return [_as_message(entry) for entry in self.entries]
 
     def json(self) -> str:
         encoded = self._encoded
-        for entry in self._entries[len(encoded):]:
+        for entry in self.entries[len(encoded):]:
             encoded.append(_object_json(_as_message(entry)))
         return "[" + ", ".join(encoded) + "]"
+
+
+def _chat_json(system_prompt: str, user_message: str) -> str:
+    """`messages_json` of a chat of a system prompt and a user message (the prompt's JSON is kept per prompt)."""
+    user = _object_json({"role": "user", "content": user_message})
+    return "[" + _system_object_json(system_prompt) + ", " + user + "]"
 
 
 def _as_message(entry: dict[str, Any] | ToolResult) -> dict[str, Any]:
@@ -253,45 +258,60 @@ class Shaping:
                 "diversity": -self.diversity_penalty * similarity}
 
 
-class Duel:
-    """The rules of one ToolDuel episode, shared by the AEC and parallel envs."""
+@dataclass(frozen=True)
+class Rules:
+    """The settings every episode of one env plays by (see the module docstring's arguments)."""
 
-    def __init__(self, task: Task, max_turns: int, invalid_penalty: float, sandbox: Sandbox | None,
-                 scoring: str = "calls", shaping: Shaping | None = None):
-        self.task, self.max_turns, self.invalid_penalty, self.sandbox = task, max_turns, invalid_penalty, sandbox
-        self.scoring, self.shaping = scoring, shaping
+    max_turns: int = 1
+    invalid_penalty: float = -1.5
+    sandbox: Sandbox | None = None
+    scoring: str = "calls"
+    shaping: Shaping | None = None
+
+    def __post_init__(self):
+        if self.max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {SCORINGS}, got {self.scoring!r}")
+
+
+class Duel:
+    """One ToolDuel episode: its state and the rules' moves, shared by the AEC and parallel envs."""
+
+    def __init__(self, task: Task, rules: Rules):
+        self.task, self.rules = task, rules
         self.tools_json = tools_json(task.tools)
         self.state = task.fresh_state()
-        self.query_transcript = Transcript(QUERY_SYSTEM_PROMPT, query_prompt(task))
         self.fc_transcript: Transcript | None = None  # begun by the query, once it passes the gate
         self.to_move: str | None = QUERY
         self.calls: list = []
         self.turns = 0
         self.rewards = {QUERY: 0.0, FC: 0.0}
         self.info: dict[str, Any] = {"task_id": task.id}
-        self._messages: str | None = None  # the JSON chat of the agent to move, once observed
+        # the JSON chat of the agent to move, once observed (the query model's, two messages, is always observed)
+        self._messages: str | None = _chat_json(QUERY_SYSTEM_PROMPT, query_prompt(task))[:MAX_OBSERVATION_CHARS]
 
-    def observation(self, agent: str) -> dict[str, str]:
-        """What ``agent`` sees now (built once between moves: both APIs ask for it repeatedly)."""
-        if agent != self.to_move:
-            return {"messages": "[]", "tools": self.tools_json}
-        if self._messages is None:
-            transcript = self.query_transcript if agent == QUERY else self.fc_transcript
-            self._messages = transcript.json()[:MAX_OBSERVATION_CHARS]
-        return {"messages": self._messages, "tools": self.tools_json}
+    def observations(self) -> dict[str, dict[str, str]]:
+        """What each agent sees now: the agent to move its chat (built once between moves: both APIs ask for it
+        repeatedly), the other no messages."""
+        moving, tools = self.to_move, self.tools_json
+        if moving == FC and self._messages is None:
+            self._messages = self.fc_transcript.json()[:MAX_OBSERVATION_CHARS]
+        return {QUERY: {"messages": self._messages if moving == QUERY else "[]", "tools": tools},
+                FC: {"messages": self._messages if moving == FC else "[]", "tools": tools}}
 
-    def play(self, agent: str, action: str) -> None:
-        """Apply the action of ``agent``, who must be the one to move."""
-        assert agent == self.to_move, f"{agent} is not to move"
+    def play(self, action: str) -> None:
+        """Apply the action of the agent to move (``to_move``)."""
         self._messages = None
-        if agent == QUERY:
+        if self.to_move == QUERY:
             self._play_query(action)
         else:
             self._play_fc(action)
 
     def _play_query(self, query: str) -> None:
         validity = check_query(query, self.task)
-        self.info.update(query=query, query_valid=validity.valid, validity_reasons=list(validity.reasons))
+        info = self.info
+        info["query"], info["query_valid"], info["validity_reasons"] = query, validity.valid, list(validity.reasons)
         if not validity.valid:
             self._finish(None)
             return
@@ -300,44 +320,44 @@ class Duel:
 
     def _play_fc(self, text: str) -> None:
         self.turns += 1
-        self.fc_transcript.append({"role": "assistant", "content": text})
+        entries = self.fc_transcript.entries
+        entries.append({"role": "assistant", "content": text})
         try:
             calls = parse_calls(text)
         except ParseError as error:
-            if self.turns >= self.max_turns:
+            if self.turns >= self.rules.max_turns:
                 self._finish(Verdict.failed("parse_error", str(error)))
             else:
-                self.fc_transcript.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
+                entries.append({"role": "user", "content": f"Your reply could not be parsed: {error}"})
             return
-        if not calls:
-            self._finish(self._score())
-            return
-        self.calls.extend(calls)
-        results = execute(calls, self.task.tools, self.state, self.sandbox)
-        for result in results:
-            self.fc_transcript.append(result)
-        if self.turns >= self.max_turns:
-            self._finish(self._score())
+        if calls:
+            self.calls.extend(calls)
+            entries.extend(execute(calls, self.task.tools, self.state, self.rules.sandbox))
+            if self.turns < self.rules.max_turns:
+                return  # the results go back to fc_0
+        self._finish(self._score())
 
     def _score(self) -> Verdict:
         """The call check, the state check, or both (``scoring``)."""
-        verdict = check(self.calls, self.task) if self.scoring != "state" else Verdict.correct()
-        if self.scoring != "calls" and verdict.valid:
-            verdict = check_state(self.task, self.state, self.sandbox)
+        scoring = self.rules.scoring
+        verdict = check(self.calls, self.task) if scoring != "state" else Verdict.correct()
+        if scoring != "calls" and verdict.valid:
+            verdict = check_state(self.task, self.state, self.rules.sandbox)
         return verdict
 
     def _finish(self, verdict: Verdict | None) -> None:
         self.to_move = None
         info = self.info
-        info["calls"], info["turns"] = [call.to_dict() for call in self.calls], self.turns
+        info["calls"], info["turns"] = list(map(Call.to_dict, self.calls)), self.turns
         if verdict is None:
-            self.rewards = {QUERY: self.invalid_penalty, FC: 0.0}
+            self.rewards = {QUERY: self.rules.invalid_penalty, FC: 0.0}
             return
         fc_reward = 1.0 if verdict.valid else -1.0
-        bonus = self.shaping.query_bonus(self.task, info["query"], verdict.valid) if self.shaping else {}
-        self.rewards = {QUERY: -fc_reward + sum(bonus.values()), FC: fc_reward}
-        info["shaping"] = bonus
-        info["verdict"] = verdict
+        self.rewards = {QUERY: -fc_reward, FC: fc_reward}
+        info["shaping"], info["verdict"] = {}, verdict
+        if self.rules.shaping:
+            info["shaping"] = bonus = self.rules.shaping.query_bonus(self.task, info["query"], verdict.valid)
+            self.rewards[QUERY] += sum(bonus.values())
 
 
 class _ToolDuelBase:
@@ -348,14 +368,9 @@ class _ToolDuelBase:
     def __init__(self, tasks=None, max_turns: int = 1, invalid_penalty: float = -1.5,
                  max_action_chars: int = 8192, sandbox: Sandbox | None = None, render_mode: str | None = None,
                  scoring: str = "calls", difficulty_bonus: float = 0.0, diversity_penalty: float = 0.0):
-        if max_turns < 1:
-            raise ValueError("max_turns must be at least 1")
-        if scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
-        self.scoring = scoring
-        self.shaping = Shaping(difficulty_bonus, diversity_penalty) if difficulty_bonus or diversity_penalty else None
+        shaping = Shaping(difficulty_bonus, diversity_penalty) if difficulty_bonus or diversity_penalty else None
+        self.rules = Rules(max_turns, invalid_penalty, sandbox, scoring, shaping)
         self.tasks = tasks if tasks is not None else DomainTasks()
-        self.max_turns, self.invalid_penalty, self.sandbox = max_turns, invalid_penalty, sandbox
         self.render_mode = render_mode
         self.possible_agents = list(AGENTS)
         self._observation_space = Dict({"messages": UnicodeText(MAX_OBSERVATION_CHARS),
@@ -375,8 +390,7 @@ class _ToolDuelBase:
             self._rng = random.Random(seed)
             for index, agent in enumerate(AGENTS):
                 self._action_space.seed(seed + index)
-        self.duel = Duel(self.tasks.sample(self._rng), self.max_turns, self.invalid_penalty, self.sandbox, self.scoring,
-                         self.shaping)
+        self.duel = Duel(self.tasks.sample(self._rng), self.rules)
         return self.duel
 
     def render(self) -> str | None:
@@ -406,7 +420,7 @@ class raw_env(_ToolDuelBase, AECEnv):
         self.agent_selection = duel.to_move
 
     def observe(self, agent: str) -> dict[str, str]:
-        return self.duel.observation(agent)
+        return self.duel.observations()[agent]
 
     def step(self, action: str) -> None:
         agent = self.agent_selection
@@ -414,7 +428,7 @@ class raw_env(_ToolDuelBase, AECEnv):
             self._was_dead_step(action)
             return
         self._cumulative_rewards[agent] = 0.0
-        self.duel.play(agent, action)
+        self.duel.play(action)
         if self.duel.to_move is None:
             self.rewards = dict(self.duel.rewards)
             self.terminations = {a: True for a in self.agents}
@@ -442,18 +456,18 @@ class parallel_env(_ToolDuelBase, ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         duel = self._new_duel(seed)
         self.agents = [QUERY, FC]
-        return ({QUERY: duel.observation(QUERY), FC: duel.observation(FC)},
-                {QUERY: {"task_id": duel.task.id}, FC: {"task_id": duel.task.id}})
+        return duel.observations(), {QUERY: {"task_id": duel.task.id}, FC: {"task_id": duel.task.id}}
 
     def step(self, actions: dict[str, str]):
         duel = self.duel
         if not self.agents:  # the episode is over
             return {}, {}, {}, {}, {}
-        if duel.to_move in actions:
-            duel.play(duel.to_move, actions[duel.to_move])
+        moving = duel.to_move
+        if moving in actions:
+            duel.play(actions[moving])
         done = duel.to_move is None
         if done:
             self.agents = []
-        observations = {QUERY: duel.observation(QUERY), FC: duel.observation(FC)}  # both live until both are done
-        infos = {QUERY: dict(duel.info), FC: dict(duel.info)} if done else {QUERY: {}, FC: {}}
+        observations = duel.observations()  # both agents live until both are done
+        infos = {QUERY: duel.info, FC: dict(duel.info)} if done else {QUERY: {}, FC: {}}  # the duel is over with it
         return observations, dict(duel.rewards), {QUERY: done, FC: done}, {QUERY: False, FC: False}, infos

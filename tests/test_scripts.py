@@ -163,3 +163,14 @@ def test_eval_noise_rescores_the_same_tasks_with_other_query_samples():
     assert lines[0].startswith("3 held-out tasks (self-play seed 0)")
     assert [line.split(":")[0] for line in lines[1:3]] == ["sampling seed 0", "sampling seed 1"]
     assert "with nothing trained" in lines[-1] and "sd " in lines[-2]
+
+
+def test_bench_env_times_the_env_beside_the_same_work_by_hand():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_env.py"), "--episodes", "40",
+                             "--chunk", "20", "--repeats", "1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rates = dict(line.split(":", 1) for line in result.stdout.splitlines()[1:])
+    assert set(rates) >= {"ToolDuel reset + 2 steps", "env overhead over the episode by hand"}
+    episodes = float(rates["ToolDuel reset + 2 steps"].split()[0].replace(",", ""))
+    steps = float(rates["ToolDuel env steps (query + FC)"].split()[0].replace(",", ""))
+    assert episodes > 0 and abs(steps - 2 * episodes) <= 1

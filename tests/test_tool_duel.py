@@ -68,9 +68,11 @@ def test_make_by_id():
     assert make(TOOL_DUEL_ID, parallel=False).unwrapped.metadata["name"] == "tool_duel_v0"
 
 
-def test_max_turns_must_be_positive():
-    with pytest.raises(ValueError):
+def test_max_turns_must_be_positive_and_scoring_known():
+    with pytest.raises(ValueError, match="max_turns"):
         parallel_env(max_turns=0)
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        env(scoring="vibes")
 
 
 # ------------------------------------------------------------------------------ scripted AEC episode
@@ -196,6 +198,8 @@ def test_parallel_correct_answer():
     assert rewards == {QUERY: -1.0, FC: 1.0}
     assert all(terminations.values()) and not any(truncations.values())
     assert infos[FC]["verdict"].valid and infos[QUERY] == infos[FC]
+    infos[QUERY]["note"] = "the caller's own"  # each agent's info is its own dict
+    assert "note" not in infos[FC]
     assert game.agents == []
 
 
