@@ -11,9 +11,33 @@ COLUMNS = {
 }
 
 
+ATTACK_COLUMN = "attack success on clean-solved tasks"
+
 #: What self-play should achieve: the query model keeps this share of its queries valid (%) while it attacks, and
 #: FC training costs at most this many points of clean success.
 VALID_GOAL, CLEAN_TOLERANCE = 90.0, 2.0
+
+
+def attack_success(row: dict) -> tuple[int, int] | None:
+    """The attack success rate's parts: how many held-out tasks the FC model answers right clean and faces a valid
+    query on, and how many of those the query model's query makes it fail (None without per-task outcomes). Tasks it
+    fails clean tell nothing of the attack: held-out failures are mostly these (values it has never seen, miscopied)."""
+    clean, attacked = row.get("eval/clean_outcomes"), row.get("eval/attacked_outcomes")
+    if clean is None or attacked is None:
+        return None
+    exposed = [under_attack for solved, under_attack in zip(clean, attacked) if solved and under_attack is not None]
+    return len(exposed), exposed.count(False)
+
+
+def _attack_rate(row: dict) -> float | None:
+    """The attack success rate in %."""
+    parts = attack_success(row)
+    return None if parts is None else 100 * parts[1] / max(1, parts[0])
+
+
+def _attack_text(row: dict) -> str:
+    parts = attack_success(row)
+    return "-" if parts is None else f"{_attack_rate(row):.1f} % ({parts[1]} of {parts[0]})"
 
 
 def _yes(ok: bool) -> str:
@@ -35,6 +59,9 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
     x = range(len(rows))
     for key, label in COLUMNS.items():
         left.plot(x, [100 * row[key] for row in rows], marker="o", label=label)
+    points = [(i, rate) for i, row in enumerate(rows) if (rate := _attack_rate(row)) is not None]
+    if points:
+        left.plot([i for i, _ in points], [rate for _, rate in points], marker="o", label=ATTACK_COLUMN)
     left.set_xticks(list(x), [_label(row) for row in rows], rotation=30)
     left.set_xlabel("after phase (r = round)")
     left.set_ylabel("rate (%)")
@@ -89,11 +116,14 @@ def _change(before: dict, after: dict, rate: str, outcomes: str, count: str) -> 
 
 def write_summary(rows: list[dict], run_dir: Path) -> str:
     """Write ``summary.md`` (a table of every evaluation and the change each phase made) and return it."""
-    header = "| round | phase | " + " | ".join(COLUMNS.values()) + " |"
-    lines = ["# Self-play summary", "", f"Run directory: `{run_dir}`", "", header, "|---" * (2 + len(COLUMNS)) + "|"]
+    header = "| round | phase | " + " | ".join([*COLUMNS.values(), ATTACK_COLUMN]) + " |"
+    lines = ["# Self-play summary", "", f"Run directory: `{run_dir}`", "", header, "|---" * (3 + len(COLUMNS)) + "|"]
     for row in rows:
         rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
-        lines.append(f"| {row['round']} | {row['phase']} | {rates} |")
+        lines.append(f"| {row['round']} | {row['phase']} | {rates} | {_attack_text(row)} |")
+    lines += ["", f"({ATTACK_COLUMN}: of the held-out tasks the FC model answers right unattacked and gets a valid "
+              "query on, the share the query model's query makes it fail. FC success vs the query model also counts "
+              "the tasks it fails even unattacked.)"]
     lines += ["", "## What each phase changed, against what self-play should do", "",
               "(+/- x: half-width of a 95 % interval for the change; a change inside it may be chance. It is paired "
               "where both evaluations scored the same tasks with the same queries: clean tasks always, the query "
@@ -107,16 +137,20 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
             before, after, "eval/fc_attacked_success", "eval/attacked_outcomes", "eval/valid_queries")
         clean_text = "clean tasks " + _change(before, after, "eval/fc_clean_success", "eval/clean_outcomes",
                                               "eval/tasks")
+        attack = ""
+        if attack_success(before) is not None and attack_success(after) is not None:
+            attack = f", {ATTACK_COLUMN} {_attack_text(before)} -> {_attack_text(after)}"
         if after["phase"] == "query":
-            checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}), valid queries {valid:.1f} % "
+            checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}){attack}, valid queries {valid:.1f} % "
                       f"(should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), {clean_text}")
             if "train/operator_mix" in after:
                 mix = ", ".join(f"{name} {count}" for name, count in after["train/operator_mix"].items())
                 checks += (f"; {after['train/adversarial_queries']} training queries beat the FC model, by "
                            f"operator: {mix or 'none'}")
         else:
-            checks = (f"{attacked_text} (should rise: {_yes(attacked > 0)}), {clean_text} (should not fall by more "
-                      f"than {CLEAN_TOLERANCE:.0f}: {_yes(clean >= -CLEAN_TOLERANCE)}), valid queries {valid:.1f} %")
+            checks = (f"{attacked_text} (should rise: {_yes(attacked > 0)}){attack}, {clean_text} (should not fall "
+                      f"by more than {CLEAN_TOLERANCE:.0f}: {_yes(clean >= -CLEAN_TOLERANCE)}), "
+                      f"valid queries {valid:.1f} %")
             if "train/lost_queries" in after:
                 checks += (f"; of the {after['train/lost_queries']} training queries that beat the FC model in the "
                            f"query phase, it answers {after['train/lost_answered_before']} before this phase and "

@@ -1,6 +1,6 @@
 """Self-play's summary.md: the change each phase made, against the goals, with its uncertainty."""
 
-from agents.report import write_summary
+from agents.report import attack_success, write_summary
 
 
 def _row(round_index, phase, clean, attacked, valid_rate, tasks=100):
@@ -56,3 +56,19 @@ def test_fc_phases_say_how_many_of_the_winning_training_queries_they_repaired(tm
     line = write_summary([query, fc], tmp_path).splitlines()[-1]
     assert line.endswith("of the 6 training queries that beat the FC model in the query phase, it answers 0 before "
                          "this phase and 5 after (greedy, same task and query).")
+
+
+def test_attack_success_counts_only_the_tasks_solved_clean_that_got_a_valid_query(tmp_path):
+    before = {**_row(1, "query", 0.75, 0.5, 0.75, tasks=4), "eval/clean_outcomes": [True, True, True, False],
+              "eval/attacked_outcomes": [True, None, False, False]}
+    after = {**_row(1, "fc", 0.75, 0.67, 0.75, tasks=4), "eval/clean_outcomes": [True, True, True, False],
+             "eval/attacked_outcomes": [True, None, True, False]}
+    assert attack_success(before) == (2, 1)  # task 1 had no valid query, task 3 fails even clean
+    assert attack_success(after) == (2, 0)
+    assert attack_success(_row(0, "start", 0.5, 0.5, 1.0)) is None  # older rows without per-task outcomes
+    text = write_summary([_row(0, "start", 0.5, 0.5, 1.0), before, after], tmp_path)
+    assert "| 1 | query | 75.0 % | 50.0 % | 75.0 % | 50.0 % (1 of 2) |" in text
+    assert "| 0 | start | 50.0 % | 50.0 % | 100.0 % | - |" in text
+    query_line, fc_line = [line for line in text.splitlines() if line.startswith("- round 1")]
+    assert "attack success on clean-solved tasks" not in query_line  # the start row has no outcomes
+    assert "(should rise: yes), attack success on clean-solved tasks 50.0 % (1 of 2) -> 0.0 % (0 of 2)," in fc_line
