@@ -29,15 +29,14 @@ def attack_success(row: dict) -> tuple[int, int] | None:
     return len(exposed), exposed.count(False)
 
 
-def _attack_rate(row: dict) -> float | None:
-    """The attack success rate in %."""
-    parts = attack_success(row)
-    return None if parts is None else 100 * parts[1] / max(1, parts[0])
+def _attack_rate(parts: tuple[int, int]) -> float:
+    """The attack success rate in %, from `attack_success`'s parts."""
+    exposed, beaten = parts
+    return 100 * beaten / max(1, exposed)
 
 
-def _attack_text(row: dict) -> str:
-    parts = attack_success(row)
-    return "-" if parts is None else f"{_attack_rate(row):.1f} % ({parts[1]} of {parts[0]})"
+def _attack_text(parts: tuple[int, int] | None) -> str:
+    return "-" if parts is None else f"{_attack_rate(parts):.1f} % ({parts[1]} of {parts[0]})"
 
 
 def _yes(ok: bool) -> str:
@@ -59,7 +58,7 @@ def plot_selfplay(rows: list[dict], path: Path) -> None:
     x = range(len(rows))
     for key, label in COLUMNS.items():
         left.plot(x, [100 * row[key] for row in rows], marker="o", label=label)
-    points = [(i, rate) for i, row in enumerate(rows) if (rate := _attack_rate(row)) is not None]
+    points = [(i, _attack_rate(parts)) for i, row in enumerate(rows) if (parts := attack_success(row)) is not None]
     if points:
         left.plot([i for i, _ in points], [rate for _, rate in points], marker="o", label=ATTACK_COLUMN)
     left.set_xticks(list(x), [_label(row) for row in rows], rotation=30)
@@ -120,7 +119,7 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
     lines = ["# Self-play summary", "", f"Run directory: `{run_dir}`", "", header, "|---" * (3 + len(COLUMNS)) + "|"]
     for row in rows:
         rates = " | ".join(f"{100 * row[key]:.1f} %" for key in COLUMNS)
-        lines.append(f"| {row['round']} | {row['phase']} | {rates} | {_attack_text(row)} |")
+        lines.append(f"| {row['round']} | {row['phase']} | {rates} | {_attack_text(attack_success(row))} |")
     lines += ["", f"({ATTACK_COLUMN}: of the held-out tasks the FC model answers right unattacked and gets a valid "
               "query on, the share the query model's query makes it fail. FC success vs the query model also counts "
               "the tasks it fails even unattacked.)"]
@@ -137,9 +136,8 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
             before, after, "eval/fc_attacked_success", "eval/attacked_outcomes", "eval/valid_queries")
         clean_text = "clean tasks " + _change(before, after, "eval/fc_clean_success", "eval/clean_outcomes",
                                               "eval/tasks")
-        attack = ""
-        if attack_success(before) is not None and attack_success(after) is not None:
-            attack = f", {ATTACK_COLUMN} {_attack_text(before)} -> {_attack_text(after)}"
+        attack_parts = attack_success(before), attack_success(after)
+        attack = "" if None in attack_parts else f", {ATTACK_COLUMN} {' -> '.join(map(_attack_text, attack_parts))}"
         if after["phase"] == "query":
             checks = (f"{attacked_text} (should fall: {_yes(attacked < 0)}){attack}, valid queries {valid:.1f} % "
                       f"(should stay >= {VALID_GOAL:.0f} %: {_yes(valid >= VALID_GOAL)}), {clean_text}")

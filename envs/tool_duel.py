@@ -260,13 +260,14 @@ class Shaping:
 
 @dataclass(frozen=True)
 class Rules:
-    """The settings every episode of one env plays by (see the module docstring's arguments)."""
+    """The settings every episode of one env plays by (see the module docstring's arguments; the env's are the
+    defaults)."""
 
-    max_turns: int = 1
-    invalid_penalty: float = -1.5
-    sandbox: Sandbox | None = None
-    scoring: str = "calls"
-    shaping: Shaping | None = None
+    max_turns: int
+    invalid_penalty: float
+    sandbox: Sandbox | None
+    scoring: str
+    shaping: Shaping | None
 
     def __post_init__(self):
         if self.max_turns < 1:
