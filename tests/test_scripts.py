@@ -61,7 +61,7 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
         assert (straight / name).exists(), name
     import torch
 
-    for role, learning_rate in (("fc", 1e-4), ("query", 2e-3)):  # the trainer's, and query_trainer's
+    for role, learning_rate in (("fc", 3e-5), ("query", 2e-3)):  # fc_trainer's and query_trainer's
         assert (straight / "checkpoints" / "round_2" / role / "model.safetensors").exists()
         optimizer = torch.load(straight / "checkpoints" / "round_2" / role / "optimizer.pt")
         assert optimizer["param_groups"][0]["lr"] == learning_rate
