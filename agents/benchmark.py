@@ -9,6 +9,8 @@ Run (Hydra overrides)::
 
     python -m agents.benchmark agent=scripted opponent=scripted            # rule-based FC vs rule-based adversary
     python -m agents.benchmark agent.kind=tiny +agent.role=fc opponent.kind=tiny +opponent.role=query
+    python -m agents.benchmark agent.kind=checkpoint +agent.run=runs/default opponent.kind=checkpoint \\
+        +opponent.run=runs/default                          # a self-play run's final FC and query models
     python -m agents.benchmark agent.kind=hf +agent.path=/models/SmolLM2-135M-Instruct +agent.temperature=0
     python -m agents.benchmark agent.kind=openai +agent.base_url=http://127.0.0.1:8000/v1 +agent.model=m \\
         +agent.concurrency=16 batch_size=64
@@ -19,7 +21,9 @@ Run (Hydra overrides)::
 
 ``agent``/``opponent`` are `agents.factory` specs; a bare name is short for ``{kind: name}`` (``agent=scripted`` is
 the rule-based FC `agents.scripted.KeywordFC`, ``opponent=scripted`` the rule-based adversary, ``tiny`` takes the
-role's embedded model, ``opponent=none`` plays clean queries only).
+role's embedded model, ``checkpoint`` the role's model of a self-play run (``+agent.round=0``: the one it started
+from), ``opponent=none`` plays clean queries only). A local FC model (``tiny``, ``hf``, ``checkpoint``) answers
+greedily unless ``+agent.temperature`` says otherwise; an adversary samples as its spec or run configured it.
 
 Tasks. ``tasks=domains``: task i is drawn from the built-in ``domains`` and task ``kinds`` with seed ``(seed, i)``
 (``multi_step`` tasks need ``env.max_turns`` >= 2: the FC model reads a tool's reply before its second call).
@@ -134,14 +138,17 @@ def seed_of(*entropy: int) -> int:
 
 
 def agent_spec(spec: Any, role: str) -> dict[str, Any] | None:
-    """A factory spec from a spec or a kind name; ``role`` is "fc" or "query" (None: no opponent)."""
+    """A factory spec from a spec or a kind name; ``role`` is "fc" or "query" (None: no opponent). A local model
+    under test answers greedily unless its spec sets a temperature."""
     spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
     if spec["kind"] == "none":
         return None
     if role == "fc" and spec["kind"] == "scripted":
         spec["kind"] = "keyword"  # the rule-based FC; `scripted` is the rule-based adversary
-    if spec["kind"] == "tiny":
+    if spec["kind"] in ("tiny", "checkpoint"):
         spec.setdefault("role", role)
+    if role == "fc" and spec["kind"] in ("tiny", "hf", "checkpoint"):
+        spec.setdefault("temperature", 0.0)
     return spec
 
 

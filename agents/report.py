@@ -154,6 +154,16 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
                            f"query phase, it answers {after['train/lost_answered_before']} before this phase and "
                            f"{after['train/lost_answered_after']} after (greedy, same task and query)")
         lines.append(f"- round {after['round']}, {after['phase']} phase: {checks}.")
+    adversary = f"opponent.kind=checkpoint +opponent.run={run_dir} num_tasks=600"
+    lines += ["", "## Benchmark the trained models", "",
+              "The start and the final FC model against the final query model, on the same held-out tasks, then "
+              "paired (`agents.benchmark` writes each report; about 6 minutes each on one core for the tiny models):",
+              "", "```bash",
+              f"python -m agents.benchmark agent.kind=checkpoint +agent.run={run_dir} +agent.round=0 {adversary} "
+              f"hydra.run.dir={run_dir}/bench_start",
+              f"python -m agents.benchmark agent.kind=checkpoint +agent.run={run_dir} {adversary} "
+              f"hydra.run.dir={run_dir}/bench_final",
+              f"python -m agents.benchmark compare {run_dir}/bench_start {run_dir}/bench_final", "```"]
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)
     return text

