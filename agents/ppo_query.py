@@ -3,7 +3,8 @@
 The query model (``query_0``) rewrites a task's seed query so that a frozen FC model (``fc_0``) fails while the
 request still asks for exactly the target calls. It earns +1 when the FC model fails, -1 when it succeeds and
 ``invalid_penalty`` when the validity gate rejects the query. Every valid query that beat the FC model is
-returned as adversarial data.
+returned as adversarial data. With ``ppo.imitation_coef`` it also imitates its own winning queries so far in the
+phase (self-imitation: wins are rare, and PPO's clipped step moves little toward each).
 
 Run alone (Hydra overrides)::
 
@@ -19,6 +20,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from tqdm import trange
 
+from agents.base import Sample
 from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
 from agents.rollout import Episode, play_duels
@@ -35,19 +37,29 @@ class Args(TrainerArgs):
     """The frozen FC model (any `agents.factory` spec)."""
 
 
+def winning_samples(episodes: list[Episode]) -> list[Sample]:
+    """The query model's own samples of the valid queries that beat the FC model, once per task and query."""
+    won = {(e.task.id, e.query): e.samples[0] for e in episodes if e.query_valid and not e.fc_correct and e.samples}
+    return list(won.values())
+
+
 def train(args: Args, learner: Learner | None = None, opponent=None, logger: RunLogger | None = None,
           first_step: int = 0) -> tuple[Learner, list[Episode]]:
-    """Train the query model for ``args.iterations``; returns the learner and every episode played."""
+    """Train the query model for ``args.iterations``; returns the learner and every episode played. With
+    ``ppo.imitation_coef``, every update also imitates the winning queries of the phase so far."""
     learner, opponent, logger, envs = prepare(args, learner, opponent, logger, first_step)
-    history = []
+    history, shown = [], []
     for iteration in trange(args.iterations, desc="ppo_query", unit="iter", leave=False):
         step = first_step + iteration
         episodes = play_duels(envs, args.episode_seeds(step), learner.agent, opponent, trained=QUERY)
-        stats = learner.update(*training_batch(episodes, QUERY, args.group_size))
+        if args.ppo.imitation_coef:
+            shown += winning_samples(episodes)
+        stats = learner.update(*training_batch(episodes, QUERY, args.group_size), shown)
         valid = [e for e in episodes if e.query_valid]
         logger.log(step, {"role": "query", **{f"query/{k}": v for k, v in stats.items()},
                           "query/valid_rate": len(valid) / len(episodes),
                           "query/mean_reward": sum(e.rewards[QUERY] for e in episodes) / len(episodes),
+                          "query/demonstrations": len(shown),
                           "fc/success": sum(e.fc_correct for e in valid) / max(1, len(valid))})
         history.extend(episodes)
     return learner, history

@@ -145,6 +145,28 @@ def test_the_fc_trainer_imitates_the_lessons_it_is_given(tmp_path):
     assert row["fc/demonstrations"] >= 1 and row["fc/imitation_loss"] > 0
 
 
+class WrongFC:
+    """An FC model that always calls a tool no task offers: every valid query beats it."""
+
+    def act(self, messages, tools):
+        return '[{"name": "no_such_tool", "arguments": {}}]'
+
+
+def test_the_query_trainer_imitates_its_own_winning_queries(tmp_path):
+    from agents import ppo_query
+    from agents.ppo import PPOConfig
+
+    args = ppo_query.Args(iterations=1, batch_size=4, group_size=2, run_dir=str(tmp_path),
+                          ppo=PPOConfig(imitation_coef=1.0))
+    _, episodes = ppo_query.train(args, opponent=WrongFC())
+    won = {(e.task.id, e.query) for e in episodes if e.query_valid}
+    assert won and all(not e.fc_correct for e in episodes)
+    row = metrics(tmp_path)[0]
+    assert row["query/demonstrations"] == len(won) and row["query/imitation_loss"] > 0
+    samples = ppo_query.winning_samples(episodes)
+    assert sorted(s.text for s in samples) == sorted(query for _, query in won)
+
+
 def test_the_fc_trainer_answers_its_clean_share_of_tasks_on_their_seed_queries(tmp_path):
     from agents import ppo_fc
 
