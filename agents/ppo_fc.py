@@ -26,7 +26,7 @@ from agents.base import Sample
 from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.hf import HFAgent
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
-from agents.rollout import Episode, play_duels
+from agents.rollout import Episode, lost_to_valid_queries, play_duels
 from agents.runs import RunLogger
 from envs.tool_duel import FC, fc_messages
 
@@ -47,12 +47,6 @@ class Args(TrainerArgs):
         if not 0.0 <= self.clean_fraction <= 1.0:
             raise ValueError(f"clean_fraction must be in [0, 1], got {self.clean_fraction}")
         return round(self.clean_fraction * self.batch_size / self.group_size) * self.group_size
-
-
-def lost_to_valid_queries(episodes: list[Episode]) -> list[Episode]:
-    """The episodes whose valid query beat the FC model, once per task and query."""
-    lost = {(e.task.id, e.query): e for e in episodes if e.query_valid and not e.fc_correct}
-    return list(lost.values())
 
 
 def demonstrations(episodes: list[Episode], agent: HFAgent) -> list[Sample]:

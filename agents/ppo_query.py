@@ -23,7 +23,7 @@ from tqdm import trange
 from agents.base import Sample
 from agents.factory import TINY_MAX_NEW_TOKENS
 from agents.ppo import Learner, TrainerArgs, prepare, run_from_cli, training_batch
-from agents.rollout import Episode, play_duels
+from agents.rollout import Episode, lost_to_valid_queries, play_duels
 from agents.runs import RunLogger
 from envs.tool_duel import QUERY
 
@@ -39,8 +39,7 @@ class Args(TrainerArgs):
 
 def winning_samples(episodes: list[Episode]) -> list[Sample]:
     """The query model's own samples of the valid queries that beat the FC model, once per task and query."""
-    won = {(e.task.id, e.query): e.samples[0] for e in episodes if e.query_valid and not e.fc_correct and e.samples}
-    return list(won.values())
+    return [episode.samples[0] for episode in lost_to_valid_queries(episodes) if episode.samples]
 
 
 def train(args: Args, learner: Learner | None = None, opponent=None, logger: RunLogger | None = None,

@@ -62,6 +62,12 @@ class Episode:
         }
 
 
+def lost_to_valid_queries(episodes: list[Episode]) -> list[Episode]:
+    """The episodes whose valid query beat the FC model, once per task and query."""
+    lost = {(e.task.id, e.query): e for e in episodes if e.query_valid and not e.fc_correct}
+    return list(lost.values())
+
+
 def play_duels(envs: list[parallel_env], seeds: list[int], query_agent: Agent, fc_agent: Agent,
                trained: str | None = None) -> list[Episode]:
     """Play one episode in each env; ``trained`` names the role whose replies are sampled for PPO.

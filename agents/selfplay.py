@@ -34,7 +34,7 @@ from agents.factory import build_agent
 from agents.hf import HFAgent
 from agents.ppo import Learner, PPOConfig, domain_tasks
 from agents.report import plot_selfplay, write_summary
-from agents.rollout import Episode, OneTask, play_duels
+from agents.rollout import Episode, OneTask, lost_to_valid_queries, play_duels
 from agents.runs import RunLogger, append_jsonl, save_config, saved_rounds, seed_everything
 from agents.scripted import detected_operators
 from envs.tool_duel import FC, QUERY, parallel_env
@@ -198,7 +198,7 @@ def main(config: DictConfig) -> None:
                      **evaluate(fc.agent, query.agent, config, since=rows[-1], trained=QUERY)})
         logger.log(step, rows[-1])
         pools["query"].append(frozen_copy(query.agent, query.agent.temperature, config.seed + round_index))
-        lost = ppo_fc.lost_to_valid_queries(query_episodes)  # the FC snapshot it played lost them
+        lost = lost_to_valid_queries(query_episodes)  # the FC snapshot it played lost them
         answered_before = answered_again(fc.agent, lost, config)
 
         # the FC phase also imitates the right replies to the query phase's winning queries (fc_trainer.imitation_coef)
