@@ -110,6 +110,11 @@ class Args:
     """Share of tasks whose string values are replaced by synthetic ones (teaches copying)."""
     copy_fraction: float = 0.0
     """Share of examples that are a copy drill: ``Repeat: <a synthetic sentence>``, the reply that sentence."""
+    focus_operators: str = ""
+    """Comma-separated operators to practise more: the perturbations a model reads worst."""
+    focus_fraction: float = 0.0
+    """Share of rewrites that apply one of --focus-operators alone (where none applies, and in the other
+    rewrites, the scripted adversary composes any of SHORT_OPERATORS)."""
     own_samples: int = 0
     """query role: rewrites sampled from the --init model before training; those that pass the validity gate
     and change the seed query are the own-rewrite pool."""
@@ -146,7 +151,16 @@ def parse_args(argv: list[str] | None = None) -> Args:
         parser.error("give --minutes or --steps a positive value")
     if args.own_fraction and (args.role != "query" or not args.init or args.own_samples <= 0):
         parser.error("--own-fraction needs --role query, --init and --own-samples")
+    if bool(args.focus_fraction) != bool(args.focus_operators):
+        parser.error("--focus-fraction and --focus-operators go together")
+    unknown = set(focus_operators(args)) - set(SHORT_OPERATORS)
+    if unknown:
+        parser.error(f"unknown --focus-operators {sorted(unknown)}; available: {', '.join(SHORT_OPERATORS)}")
     return args
+
+
+def focus_operators(args: Args) -> tuple[str, ...]:
+    return tuple(name.strip() for name in args.focus_operators.split(",") if name.strip())
 
 
 # ---------------------------------------------------------------- tokenizer
@@ -260,13 +274,16 @@ class Examples:
     """Seeded SFT examples ``(messages, tools, reply)`` for one role."""
 
     def __init__(self, role: str, seed: int, adversarial_fraction: float, synthetic_fraction: float,
-                 copy_fraction: float = 0.0, own_fraction: float = 0.0):
+                 copy_fraction: float = 0.0, own_fraction: float = 0.0,
+                 focus_operators: tuple[str, ...] = (), focus_fraction: float = 0.0):
         self.role, self.adversarial_fraction, self.synthetic_fraction = role, adversarial_fraction, synthetic_fraction
-        self.copy_fraction, self.own_fraction = copy_fraction, own_fraction
+        self.copy_fraction, self.own_fraction, self.focus_fraction = copy_fraction, own_fraction, focus_fraction
         self.own: list[tuple[list[dict], list[dict], str]] = []  # the model's own valid rewrites (`own_rewrites`)
         self.rng = random.Random(seed)
         self.tasks = DomainTasks(split="train")
         self.adversary = ScriptedAdversary(operators=SHORT_OPERATORS, seed=seed + 1)
+        self.focus = ScriptedAdversary(operators=focus_operators, max_operators=1, seed=seed + 2) if focus_operators \
+            else None
 
     def task(self) -> Task:
         task = self.tasks.sample(self.rng)
@@ -275,8 +292,13 @@ class Examples:
         return task
 
     def rewrite(self, task: Task) -> str:
-        for _ in range(3):
-            query, applied = self.adversary.rewrite(task)
+        """A scripted rewrite of the task's query: by a focus operator when one is drawn and applies, else
+        by the full adversary (three tries; the seed query if none applies)."""
+        adversaries = [self.adversary] * 3
+        if self.focus and self.rng.random() < self.focus_fraction:
+            adversaries.insert(0, self.focus)
+        for adversary in adversaries:
+            query, applied = adversary.rewrite(task)
             if applied:
                 return query
         return query
@@ -410,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         model = build_model(args, tokenizer)
     print(f"{args.role}: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
     examples = Examples(args.role, args.seed, args.adversarial_fraction, args.synthetic_fraction,
-                        args.copy_fraction, args.own_fraction)
+                        args.copy_fraction, args.own_fraction, focus_operators(args), args.focus_fraction)
     if args.own_fraction:
         examples.own = own_rewrites(model, tokenizer, examples, args.own_samples, args.own_temperature, args.seed)
         print(f"own rewrites: {len(examples.own)} of {args.own_samples} pass the gate and change the seed query")

@@ -6,6 +6,7 @@ import re
 import jsonschema
 import pytest
 
+from agents.scripted import ScriptedAdversary
 from agents.train_tiny import (
     _WORDS,
     Examples,
@@ -113,3 +114,33 @@ def test_own_fraction_needs_an_initial_query_model():
     with pytest.raises(SystemExit):
         parse_args(["--role", "query", "--own-samples", "8", "--own-fraction", "0.5"])
     assert parse_args(["--role", "query", "--init", "x", "--own-samples", "8", "--own-fraction", "0.5"]).own_fraction
+
+
+def test_focus_operators_write_their_share_of_the_rewrites(monkeypatch):
+    rewrites = []  # (written by the focus adversary, operators applied)
+    rewrite = ScriptedAdversary.rewrite
+
+    def recorded(self, task):
+        query, applied = rewrite(self, task)
+        rewrites.append((self is examples.focus, applied))
+        return query, applied
+
+    monkeypatch.setattr(ScriptedAdversary, "rewrite", recorded)
+    focus = ("spelled_out_number", "twelve_hour_clock")
+    examples = Examples("fc", 0, 1.0, 0.0, focus_operators=focus, focus_fraction=0.5)
+    for _ in range(200):
+        next(examples)
+    focused = [applied for by_focus, applied in rewrites if by_focus and applied]
+    assert 20 < len(focused) < 100  # half the draws, less those where neither operator applies (most)
+    assert all(len(applied) == 1 and applied[0] in focus for applied in focused)
+    assert any(len(applied) > 1 for by_focus, applied in rewrites if not by_focus)  # the rest compose any operator
+
+
+def test_focus_operators_are_checked():
+    with pytest.raises(SystemExit):
+        parse_args(["--focus-operators", "spelled_out_number"])
+    with pytest.raises(SystemExit):
+        parse_args(["--focus-operators", "long_context", "--focus-fraction", "0.5"])
+    args = parse_args(["--focus-operators", "typo, written_date", "--focus-fraction", "0.5"])
+    assert Examples("fc", 0, 1.0, 0.0, focus_operators=("typo", "written_date"), focus_fraction=0.5).focus.operators \
+        == ("typo", "written_date") == tuple(name.strip() for name in args.focus_operators.split(","))
