@@ -282,8 +282,8 @@ class Examples:
         self.rng = random.Random(seed)
         self.tasks = DomainTasks(split="train")
         self.adversary = ScriptedAdversary(operators=SHORT_OPERATORS, seed=seed + 1)
-        self.focus = ScriptedAdversary(operators=focus_operators, max_operators=1, seed=seed + 2) if focus_operators \
-            else None
+        self.focus = (ScriptedAdversary(operators=focus_operators, max_operators=1, seed=seed + 2)
+                      if focus_operators else None)
 
     def task(self) -> Task:
         task = self.tasks.sample(self.rng)

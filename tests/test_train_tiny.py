@@ -11,6 +11,7 @@ from agents.train_tiny import (
     _WORDS,
     Examples,
     fc_target,
+    focus_operators,
     own_rewrites,
     parse_args,
     synthetic_like,
@@ -142,5 +143,6 @@ def test_focus_operators_are_checked():
     with pytest.raises(SystemExit):
         parse_args(["--focus-operators", "long_context", "--focus-fraction", "0.5"])
     args = parse_args(["--focus-operators", "typo, written_date", "--focus-fraction", "0.5"])
-    assert Examples("fc", 0, 1.0, 0.0, focus_operators=("typo", "written_date"), focus_fraction=0.5).focus.operators \
-        == ("typo", "written_date") == tuple(name.strip() for name in args.focus_operators.split(","))
+    assert focus_operators(args) == ("typo", "written_date")
+    examples = Examples("fc", 0, 1.0, 0.0, focus_operators=focus_operators(args), focus_fraction=args.focus_fraction)
+    assert examples.focus.operators == ("typo", "written_date") and examples.focus.max_operators == 1
