@@ -13,7 +13,12 @@ Rule checks (no model), in order:
    the request ambiguous);
 3. no target tool's action is negated ("don't transfer ...", "do not cancel ...", "I'd like you not to book ...");
    the action is the first word of the tool's name, in any inflection;
-4. an irrelevance query (no target calls, ``any_call`` false) mentions no tool's enum values.
+4. an irrelevance query (no target calls, ``any_call`` false) mentions no tool's enum values;
+5. no target call is asked for twice: a call counts as asked again when the query states every one of its
+   free-text values (strings that are no enum value: names, titles, paths, ids) more than once, and more often
+   than the task's own query does ("Book CX251 for Zoltan. On top of that, book CX251 for Zoltan." asks for two
+   bookings, or is ambiguous; a distractor that says one value again, "...for coffee. The coffee machine is
+   broken.", is fine).
 
 A `judge` (any callable ``(query, task) -> bool``) can veto what the rules accept; `agent_judge` makes one out of
 any object shaped like the Agent protocol (``act(messages, tools) -> str``) by asking it a yes/no question.
@@ -78,8 +83,8 @@ def _mentions_forms(text: str, forms: list[str] | tuple[str, ...]) -> bool:
     return False
 
 
-def _stated(text: str, form: str) -> bool:
-    """``form`` occurs in ``text`` as a whole token: not inside a word or a longer number (1,250 is not 250)."""
+def _token_occurrences(text: str, form: str):
+    """Where ``form`` occurs in ``text`` as a whole token: not inside a word or a longer number (1,250 is not 250)."""
     start = text.find(form)
     while start != -1:
         end = start + len(form)
@@ -88,9 +93,17 @@ def _stated(text: str, form: str) -> bool:
                         or (before[-1:] == "," and before[:1].isdigit()))
         glued_after = after[:1].isalnum() or after[:1] == "_" or (after[:1] in (".", ",") and after[1:2].isdigit())
         if not glued_before and not glued_after:
-            return True
+            yield start
         start = text.find(form, start + 1)
-    return False
+
+
+def _stated(text: str, form: str) -> bool:
+    """``form`` occurs in ``text`` as a whole token."""
+    return next(_token_occurrences(text, form), None) is not None
+
+
+def _times_stated(text: str, form: str) -> int:
+    return sum(1 for _ in _token_occurrences(text, form))
 
 
 def leaves(value: Any) -> list[Any]:
@@ -294,6 +307,21 @@ def _negated_actions(text: str, targets: list[Call]) -> list[str]:
     return found
 
 
+def _repeated_requests(text: str, task: Task, targets: list[Call]) -> list[str]:
+    """The target calls the query asks for again: every free-text value of the call (a string that is not an
+    enum value: a name, title, path or id) is stated more than once, and more often than in the task's own query."""
+    tools = {tool.name: tool for tool in task.tools}
+    seed = task.query.lower()
+    repeated = []
+    for index, call in enumerate(targets):
+        enums = {lowered for _, lowered, _ in _enum_options(tools[call.name])} if call.name in tools else set()
+        free = {str(leaf).lower() for param, value in call.arguments.items() if (index, param) not in task.derived
+                for leaf in leaves(value) if isinstance(leaf, str) and leaf and leaf.lower() not in enums}
+        if free and all(_times_stated(text, form) > max(1, _times_stated(seed, form)) for form in free):
+            repeated.append(call.name)
+    return repeated
+
+
 @functools.lru_cache(maxsize=4096)
 def _enum_options(tool: Tool) -> tuple[tuple[Any, str, tuple[str, ...]], ...]:
     """Every enum value of ``tool``'s parameters, with its lower-case text and `surface_forms` (once per tool)."""
@@ -348,6 +376,8 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
                         reasons.append(f"{option!r} is mentioned but is not a value of the target calls")
     for name in _negated_actions(text, targets):
         reasons.append(f"the query says not to do {name}")
+    for name in _repeated_requests(text, task, targets):
+        reasons.append(f"the query asks for {name} more than once")
     if not reasons and judge is not None and not judge(query, task):
         reasons.append("the judge rejected the query")
     return Validity(not reasons, tuple(dict.fromkeys(reasons)))

@@ -249,6 +249,37 @@ def test_other_negations_are_fine(query):
     assert valid(query, TRANSFER)
 
 
+@pytest.mark.parametrize("query", [
+    "Pay Alice 1250 dollars for rent. On top of that, pay Alice 1250 dollars for rent.",
+    "Send alice 1250 (rent). Plus, send 1250 to Alice for rent, thanks!",
+])
+def test_a_repeated_request_is_rejected(query):
+    result = check_query(query, PAYMENT)
+    assert not result.valid and result.reasons == ("the query asks for send_payment more than once",)
+
+
+def test_a_repeated_request_in_a_parallel_query_is_rejected():
+    booking = _task(("send_payment", {"recipient": "Alice", "amount": 1250, "note": "rent"}),
+                    ("send_payment", {"recipient": "Bob", "amount": 40, "note": "pizza"}))
+    assert valid("Pay Alice 1250 for rent. Also, pay Bob 40 for pizza.", booking)
+    assert not valid("Pay Alice 1250 for rent. Also, pay Bob 40 for pizza. Also, pay Alice 1250 for rent.", booking)
+
+
+@pytest.mark.parametrize("query", [
+    "Pay Alice 1250 dollars for rent. Rent is due on Friday, the rent never waits.",  # one value again, not the request
+    "Pay Alice 1250 dollars for rent. Alice says hi.",
+])
+def test_a_value_said_again_is_not_a_repeated_request(query):
+    assert valid(query, PAYMENT)
+
+
+def test_a_request_the_task_itself_states_twice_may_say_it_twice():
+    twice = _task(("send_payment", {"recipient": "Alice", "amount": 1250, "note": "rent"}),
+                  query="Pay Alice 1250 for rent - yes, Alice, the rent.")
+    assert valid("Alice, rent: pay 1250 to Alice for the rent.", twice)
+    assert not valid("Alice, rent: pay 1250 to Alice for the rent. Alice, rent!", twice)
+
+
 # --- the judge adapter -------------------------------------------------------------------------------------------
 
 class ScriptedJudge:
