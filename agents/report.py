@@ -157,7 +157,8 @@ def write_summary(rows: list[dict], run_dir: Path) -> str:
     adversary = f"opponent.kind=checkpoint +opponent.run={run_dir} num_tasks=600"
     lines += ["", "## Benchmark the trained models", "",
               "The start and the final FC model against the final query model, on the same held-out tasks, then "
-              "paired (`agents.benchmark` writes each report; about 6 minutes each on one core for the tiny models):",
+              "paired (`agents.benchmark` writes each report; for the tiny models about 3 minutes each on 2 CPU cores, "
+              "run one at a time):",
               "", "```bash",
               f"python -m agents.benchmark agent.kind=checkpoint +agent.run={run_dir} +agent.round=0 {adversary} "
               f"hydra.run.dir={run_dir}/bench_start",
