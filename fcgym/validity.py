@@ -310,13 +310,15 @@ def _negated_actions(text: str, targets: list[Call]) -> list[str]:
 def _repeated_requests(text: str, task: Task, targets: list[Call]) -> list[str]:
     """The target calls the query asks for again: every free-text value of the call (a string that is not an
     enum value: a name, title, path or id) is stated more than once, and more often than in the task's own query."""
-    tools = {tool.name: tool for tool in task.tools}
-    seed = task.query.lower()
     repeated = []
     for index, call in enumerate(targets):
-        enums = {lowered for _, lowered, _ in _enum_options(tools[call.name])} if call.name in tools else set()
-        free = {str(leaf).lower() for param, value in call.arguments.items() if (index, param) not in task.derived
-                for leaf in leaves(value) if isinstance(leaf, str) and leaf and leaf.lower() not in enums}
+        strings = {leaf.lower() for param, value in call.arguments.items() if (index, param) not in task.derived
+                   for leaf in leaves(value) if isinstance(leaf, str) and leaf}
+        if not any(text.count(form) > 1 for form in strings):
+            continue  # the common case: no value even appears twice
+        tool = task.tool(call.name)
+        free = strings - {lowered for _, lowered, _ in _enum_options(tool)} if tool else strings
+        seed = task.query.lower()
         if free and all(_times_stated(text, form) > max(1, _times_stated(seed, form)) for form in free):
             repeated.append(call.name)
     return repeated
