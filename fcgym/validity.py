@@ -31,7 +31,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from fcgym.tasks import Task
 from fcgym.tools import Call, Tool
@@ -83,7 +83,7 @@ def _mentions_forms(text: str, forms: list[str] | tuple[str, ...]) -> bool:
     return False
 
 
-def _token_occurrences(text: str, form: str):
+def _token_occurrences(text: str, form: str) -> Iterator[int]:
     """Where ``form`` occurs in ``text`` as a whole token: not inside a word or a longer number (1,250 is not 250)."""
     start = text.find(form)
     while start != -1:
