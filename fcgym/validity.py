@@ -18,7 +18,11 @@ Rule checks (no model), in order:
    free-text values (strings that are no enum value: names, titles, paths, ids) more than once, and more often
    than the task's own query does ("Book CX251 for Zoltan. On top of that, book CX251 for Zoltan." asks for two
    bookings, or is ambiguous; a distractor that says one value again, "...for coffee. The coffee machine is
-   broken.", is fine).
+   broken.", is fine);
+6. no target tool is named as not wanted ("(I don't mean create_event.)", "no read_file, only this", "this is not
+   a send_payment request"): a negation within the four words before the tool's exact name, where the name is
+   no plain word (one-word names read as their verb: rule 3). Naming a tool as wanted ("use create_event, not
+   update_event") is fine.
 
 A `judge` (any callable ``(query, task) -> bool``) can veto what the rules accept; `agent_judge` makes one out of
 any object shaped like the Agent protocol (``act(messages, tools) -> str``) by asking it a yes/no question.
@@ -307,6 +311,27 @@ def _negated_actions(text: str, targets: list[Call]) -> list[str]:
     return found
 
 
+_DISOWNING = re.compile(r"\b(?:not|no|never|without|isn't|except|instead of|rather than|"
+                        r"(?:don't|do not) (?:mean|want|need|use|call|run))\b")
+_DISOWNING_WINDOW_WORDS = 4
+
+
+def _disowned_tools(text: str, targets: list[Call]) -> list[str]:
+    """The target tools the query names as not wanted: a negation (`_DISOWNING`) within the
+    `_DISOWNING_WINDOW_WORDS` words before the tool's exact name."""
+    found = []
+    for name in dict.fromkeys(call.name for call in targets):
+        form = name.lower()
+        if form.isalpha() or form not in text:
+            continue  # a one-word name reads as its verb (rule 3's business); mostly the query does not name it
+        for start in _token_occurrences(text, form):
+            before = " ".join(text[:start].replace("\u2019", "'").split()[-_DISOWNING_WINDOW_WORDS:])
+            if _DISOWNING.search(before):
+                found.append(name)
+                break
+    return found
+
+
 def _repeated_requests(text: str, task: Task, targets: list[Call]) -> list[str]:
     """The target calls the query asks for again: every free-text value of the call (a string that is not an
     enum value: a name, title, path or id) is stated more than once, and more often than in the task's own query."""
@@ -380,6 +405,8 @@ def check_query(query: str, task: Task, judge: Judge | None = None) -> Validity:
         reasons.append(f"the query says not to do {name}")
     for name in _repeated_requests(text, task, targets):
         reasons.append(f"the query asks for {name} more than once")
+    for name in _disowned_tools(text, targets):
+        reasons.append(f"the query says it does not mean {name}")
     if not reasons and judge is not None and not judge(query, task):
         reasons.append("the judge rejected the query")
     return Validity(not reasons, tuple(dict.fromkeys(reasons)))

@@ -280,6 +280,32 @@ def test_a_request_the_task_itself_states_twice_may_say_it_twice():
     assert not valid("Alice, rent: pay 1250 to Alice for the rent. Alice, rent!", twice)
 
 
+@pytest.mark.parametrize("query", [
+    "Pay Alice 1250 for rent. (I don't mean send_payment.)",
+    "Pay Alice 1250 for rent. To be clear: no send_payment, only this.",
+    "Not send_payment - pay Alice 1250 for rent.",
+    "Just to be clear, this is not a send_payment request: pay Alice 1250 for rent.",
+    "Pay Alice 1250 for rent. (I don\u2019t mean send_payment.)",
+])
+def test_a_query_that_names_a_target_tool_as_not_wanted_is_rejected(query):
+    result = check_query(query, PAYMENT)
+    assert not result.valid and result.reasons == ("the query says it does not mean send_payment",)
+
+
+def test_a_target_tool_named_as_not_wanted_in_a_parallel_query_is_rejected():
+    assert not valid("Freeze the savings card and get the travel balance. (I don't mean get_balance.)", PARALLEL)
+    assert valid("Freeze the savings card and get the travel balance. (I don't mean transfer.)", PARALLEL)
+
+
+@pytest.mark.parametrize("query", [
+    "Use send_payment, not request_payment: pay Alice 1250 for rent.",
+    "Pay Alice 1250 for rent with send_payment.",
+    "No rush. Please pay Alice 1250 for rent using send_payment.",
+])
+def test_a_target_tool_named_as_wanted_is_fine(query):
+    assert valid(query, PAYMENT)
+
+
 # --- the judge adapter -------------------------------------------------------------------------------------------
 
 class ScriptedJudge:
